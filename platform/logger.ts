@@ -1,0 +1,37 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Creates the process logger. Authorization headers, cookies and anything
+ * named like a secret are redacted wherever they appear in a log record.
+ */
+export function createLogger(name: string, level = 'info'): Logger {
+  return pino({
+    name,
+    level,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.secret',
+        '*.token',
+        '*.apiKey',
+        '*.databaseUrl',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** Replaces the password of a connection URL so it can be logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[invalid url]';
+  }
+}

@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { ApolloServer } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { parse, type DocumentNode } from 'graphql';
+import type { Config, ServiceName } from './config.js';
+import {
+  connectDatabase,
+  ensureDatabase,
+  runMigrations,
+  type Database,
+  type DatabaseHandle,
+} from './database.js';
+import { createErrorFormatter } from './errors.js';
+import {
+  createGraphQLHttpHandler,
+  listen,
+  sendJson,
+  type RunningHttpServer,
+} from './http-server.js';
+import type { Logger } from './logger.js';
+
+/** Per-request context every subgraph resolver receives. */
+export interface SubgraphContext<
+  TSchema extends Record<string, unknown>,
+  TLoaders,
+> {
+  db: Database<TSchema>;
+  loaders: TLoaders;
+  logger: Logger;
+  requestId: string;
+  config: Config;
+}
+
+export interface SubgraphDefinition<
+  TSchema extends Record<string, unknown>,
+  TLoaders,
+> {
+  name: ServiceName;
+  /** Drizzle table definitions of the service's own database. */
+  tables: TSchema;
+  migrationsFolder: string;
+  /**
+   * Resolvers typed by the code generated from the SDL. The generated
+   * `Resolvers` type and Apollo's resolver map differ only in how they spell
+   * optional resolvers, so the map is taken as a plain object here.
+   */
+  resolvers: object;
+  /** Builds fresh DataLoaders; called once per request, never shared. */
+  createLoaders(db: Database<TSchema>, config: Config): TLoaders;
+}
+
+export interface RunningSubgraph<TSchema extends Record<string, unknown>> {
+  name: ServiceName;
+  url: string;
+  port: number;
+  database: DatabaseHandle<TSchema>;
+  close(): Promise<void>;
+}
+
+const schemaFolder = fileURLToPath(new URL('../schema/', import.meta.url));
+
+/** Reads `schema/<service>.graphql`, the source of truth of a subgraph. */
+export function loadSubgraphTypeDefs(name: ServiceName): DocumentNode {
+  return parse(readFileSync(`${schemaFolder}${name}.graphql`, 'utf8'));
+}
+
+/** Creates the database if needed and applies the service's migrations. */
+export async function prepareSubgraphDatabase(
+  definition: { name: ServiceName; migrationsFolder: string },
+  databaseUrl: string,
+  logger: Logger,
+): Promise<void> {
+  await ensureDatabase(databaseUrl);
+  await runMigrations(databaseUrl, definition.migrationsFolder, logger);
+}
+
+/**
+ * Starts one subgraph: migrates its database, then serves `/graphql`,
+ * `/health` (the process is up) and `/ready` (the database answers).
+ */
+export async function startSubgraph<
+  TSchema extends Record<string, unknown>,
+  TLoaders,
+>(
+  definition: SubgraphDefinition<TSchema, TLoaders>,
+  options: {
+    config: Config;
+    logger: Logger;
+    databaseUrl: string;
+    host: string;
+    port: number;
+  },
+): Promise<RunningSubgraph<TSchema>> {
+  const { config, logger } = options;
+  await prepareSubgraphDatabase(definition, options.databaseUrl, logger);
+  const database = connectDatabase(options.databaseUrl, definition.tables, {
+    poolSize: config.DATABASE_POOL_SIZE,
+  });
+
+  const apollo = new ApolloServer<SubgraphContext<TSchema, TLoaders>>({
+    schema: buildSubgraphSchema({
+      typeDefs: loadSubgraphTypeDefs(definition.name),
+      resolvers: definition.resolvers as GraphQLResolverMap<unknown>,
+    }),
+    formatError: createErrorFormatter(logger),
+    includeStacktraceInErrorResponses: false,
+    // Subgraphs sit behind the gateway; their own landing page and CSRF
+    // prevention would only get in the way of service-to-service calls.
+    csrfPrevention: false,
+  });
+  await apollo.start();
+
+  const handler = createGraphQLHttpHandler({
+    apollo,
+    bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
+    logger,
+    createContext: async (request) => {
+      const header = request.headers['x-request-id'];
+      const requestId = typeof header === 'string' ? header : randomUUID();
+      return {
+        db: database.db,
+        loaders: definition.createLoaders(database.db, config),
+        logger: logger.child({ requestId }),
+        requestId,
+        config,
+      };
+    },
+    routes: {
+      '/health': (_request, response) =>
+        sendJson(response, 200, { status: 'ok', service: definition.name }),
+      '/ready': async (_request, response) => {
+        try {
+          await database.sql`select 1`;
+          sendJson(response, 200, { status: 'ready', service: definition.name });
+        } catch (error) {
+          logger.warn({ err: error }, 'readiness check failed: database');
+          sendJson(response, 503, {
+            status: 'unavailable',
+            service: definition.name,
+            reason: 'database unreachable',
+          });
+        }
+      },
+    },
+  });
+
+  let http: RunningHttpServer;
+  try {
+    http = await listen(handler, options.host, options.port);
+  } catch (error) {
+    await apollo.stop();
+    await database.close();
+    throw error;
+  }
+  logger.info({ url: http.url }, `${definition.name} subgraph listening`);
+
+  return {
+    name: definition.name,
+    url: http.url,
+    port: http.port,
+    database,
+    async close() {
+      await http.close(config.SHUTDOWN_GRACE_MS);
+      await apollo.stop();
+      await database.close();
+      logger.info(`${definition.name} subgraph stopped`);
+    },
+  };
+}
