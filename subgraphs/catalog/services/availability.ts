@@ -1,0 +1,36 @@
+import type { ProductRow, StockLevelRow, VariantRow } from '../db/tables.js';
+
+/** Units on hand less units reserved, summed over locations. */
+export function sumAvailable(levels: StockLevelRow[]): number {
+  let total = 0;
+  for (const level of levels) total += level.onHand - level.reserved;
+  return total;
+}
+
+/** Units available to sell, or null when the variant does not track stock. */
+export function quantityAvailable(
+  variant: VariantRow,
+  levels: StockLevelRow[],
+): number | null {
+  return variant.tracksInventory ? sumAvailable(levels) : null;
+}
+
+/**
+ * A variant is for sale when its product is active and sold here, it has a
+ * price, and it has stock available, does not track stock, or allows
+ * backorders.
+ */
+export function isVariantAvailable(
+  product: ProductRow,
+  variant: VariantRow,
+  levels: StockLevelRow[],
+): boolean {
+  if (product.status !== 'ACTIVE' || product.productType !== 'STANDARD') {
+    return false;
+  }
+  if (!variant.purchasable || variant.priceAmount === null) return false;
+  if (!variant.tracksInventory || variant.inventoryPolicy === 'CONTINUE') {
+    return true;
+  }
+  return sumAvailable(levels) > 0;
+}
