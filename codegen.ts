@@ -14,9 +14,22 @@ const mappers: Record<string, Record<string, string>> = {
     StockLevel: '../db/tables.js#StockLevelRow',
     StockAdjustment: '../db/tables.js#StockAdjustmentRow',
   },
-  orders: {},
-  shipments: {},
-  marketplace: {},
+  orders: {
+    Customer: '../db/tables.js#CustomerRow',
+    Order: '../db/tables.js#OrderRow',
+    OrderLine: '../db/tables.js#OrderLineRow',
+  },
+  shipments: {
+    Order: '../references.js#OrderReference',
+    Shipment: '../db/tables.js#ShipmentRow',
+    TrackingEvent: '../db/tables.js#TrackingEventRow',
+  },
+  marketplace: {
+    MarketplaceConnection: '../db/tables.js#MarketplaceConnectionRow',
+    Listing: '../db/tables.js#ListingRow',
+    Product: '../references.js#ProductReference',
+    Variant: '../references.js#VariantReference',
+  },
 };
 
 const config: CodegenConfig = {

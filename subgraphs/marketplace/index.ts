@@ -1,0 +1,4 @@
+import { runSubgraphProcess } from '../../platform/main.js';
+import { marketplaceSubgraph } from './service.js';
+
+await runSubgraphProcess(marketplaceSubgraph);

@@ -1,0 +1,4 @@
+import { runSubgraphProcess } from '../../platform/main.js';
+import { shipmentsSubgraph } from './service.js';
+
+await runSubgraphProcess(shipmentsSubgraph);
