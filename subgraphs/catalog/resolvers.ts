@@ -71,7 +71,11 @@ function requireOneKey(name: string, args: Record<string, unknown>, keys: string
 
 export const resolvers: Resolvers = {
   Query: {
-    products: (_parent, args, context) => listProducts(context.db, args),
+    products: async (_parent, args, { db, loaders }) => {
+      const connection = await listProducts(db, args);
+      for (const product of connection.nodes) loaders.productById.prime(product.id, product);
+      return connection;
+    },
     product: async (_parent, args, { loaders }) => {
       requireOneKey('product', args, ['handle', 'id']);
       if (args.id != null) {

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Logger } from '../platform/logger.js';
+
+/** Per-request context of the gateway's Apollo server. */
+export interface GatewayContext {
+  /** The caller's `x-request-id` when it is well formed, otherwise a new UUID. */
+  requestId: string;
+  logger: Logger;
+}
+
+/** Request ids accepted from callers. Any other value is replaced, not logged. */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createGatewayContext(
+  request: IncomingMessage,
+  logger: Logger,
+): GatewayContext {
+  const header = request.headers['x-request-id'];
+  const requestId =
+    typeof header === 'string' && REQUEST_ID_PATTERN.test(header)
+      ? header
+      : randomUUID();
+  return { requestId, logger: logger.child({ requestId }) };
+}
+
+/**
+ * Returns the request id to the caller in `x-request-id` and logs each
+ * operation at debug level with its duration.
+ */
+export const requestTrackingPlugin: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart({ contextValue }) {
+    const startedAt = performance.now();
+    return {
+      async willSendResponse({ response, operationName, errors }) {
+        response.http.headers.set('x-request-id', contextValue.requestId);
+        contextValue.logger.debug(
+          {
+            operationName,
+            durationMs: Math.round(performance.now() - startedAt),
+            errorCount: errors?.length ?? 0,
+          },
+          'operation completed',
+        );
+      },
+    };
+  },
+};

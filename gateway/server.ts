@@ -1,0 +1,283 @@
+import path from 'node:path';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { Agent } from 'undici';
+import {
+  SERVICE_NAMES,
+  serviceUrlOverride,
+  type Config,
+  type ServiceName,
+} from '../platform/config.js';
+import {
+  createGraphQLHttpHandler,
+  listen,
+  sendJson,
+  type RouteHandler,
+  type RunningHttpServer,
+} from '../platform/http-server.js';
+import { redactUrl, type Logger } from '../platform/logger.js';
+import {
+  createGatewayContext,
+  requestTrackingPlugin,
+  type GatewayContext,
+} from './context.js';
+import { createGatewayErrorFormatter } from './error-formatter.js';
+import { checkSubgraphReadiness } from './readiness.js';
+import { SubgraphDataSource } from './subgraph-data-source.js';
+import {
+  createSupergraphFileSource,
+  readSubgraphEndpoints,
+  type SubgraphEndpoint,
+} from './supergraph-file.js';
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  /** Supergraph SDL file to serve. The gateway reloads it when it changes. */
+  supergraphPath: string;
+  /**
+   * GraphQL URL per subgraph, in place of the routing URL in the supergraph.
+   * Takes precedence over CATALOG_URL, ORDERS_URL, SHIPMENTS_URL and
+   * MARKETPLACE_URL in `config`.
+   */
+  subgraphUrls?: Partial<Record<ServiceName, string>>;
+  host: string;
+  /** Port to listen on, or 0 for a free port. */
+  port: number;
+}
+
+export interface RunningGateway {
+  /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
+  url: string;
+  port: number;
+  /**
+   * Stops accepting connections, waits up to SHUTDOWN_GRACE_MS for requests
+   * in flight, then stops the gateway and closes the subgraph connections.
+   */
+  close(): Promise<void>;
+}
+
+/** Maximum time in ms that `/ready` waits for each subgraph's `/ready`. */
+const READINESS_TIMEOUT_CAP_MS = 5_000;
+
+/** Idle time in ms after which a pooled subgraph connection is closed. */
+const SUBGRAPH_KEEP_ALIVE_MS = 4_000;
+
+/**
+ * Starts the federation gateway: serves `/graphql` over the supergraph in
+ * `supergraphPath`, plus `/health` (the process is up) and `/ready` (a
+ * supergraph is loaded and every subgraph's `/ready` responds 200).
+ */
+export async function startGateway(
+  options: GatewayOptions,
+): Promise<RunningGateway> {
+  const { config, logger } = options;
+  const supergraphPath = path.resolve(options.supergraphPath);
+  const routingUrl = createRoutingUrlResolver(config, options.subgraphUrls);
+
+  // One agent keeps a keep-alive pool per subgraph origin. It outlives
+  // supergraph reloads, so a reload neither drops nor reopens connections.
+  // Servers that send a Keep-Alive hint (node:http does) set the idle time.
+  const dispatcher = new Agent({
+    keepAliveTimeout: SUBGRAPH_KEEP_ALIVE_MS,
+    connect: { timeout: config.SUBGRAPH_TIMEOUT_MS },
+  });
+
+  let endpoints: SubgraphEndpoint[] | undefined;
+  const gateway = createFederationGateway({
+    config,
+    logger,
+    supergraphPath,
+    routingUrl,
+    dispatcher,
+  });
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    endpoints = readSubgraphEndpoints(coreSupergraphSdl).map(({ name, url }) => ({
+      name,
+      url: routingUrl(name, url),
+    }));
+  });
+
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    formatError: createGatewayErrorFormatter(logger),
+    includeStacktraceInErrorResponses: false,
+    // stopOnSignals in platform/main.ts owns SIGINT and SIGTERM, so that the
+    // HTTP server drains before Apollo stops.
+    stopOnTerminationSignals: false,
+    logger,
+    plugins: [requestTrackingPlugin],
+  });
+  try {
+    await apollo.start();
+  } catch (error) {
+    await dispatcher.destroy();
+    throw new Error(
+      `Failed to load the supergraph from ${supergraphPath}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+
+  let stopping = false;
+  const handler = createGraphQLHttpHandler({
+    apollo,
+    bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
+    logger,
+    createContext: async (request) => createGatewayContext(request, logger),
+    routes: {
+      '/health': (_request, response) =>
+        sendJson(response, 200, { status: 'ok', service: 'gateway' }),
+      '/ready': createReadinessRoute({
+        logger,
+        dispatcher,
+        timeoutMs: Math.min(config.SUBGRAPH_TIMEOUT_MS, READINESS_TIMEOUT_CAP_MS),
+        currentEndpoints: () => endpoints,
+        isStopping: () => stopping,
+      }),
+    },
+  });
+
+  let http: RunningHttpServer;
+  try {
+    http = await listen(handler, options.host, options.port);
+  } catch (error) {
+    await apollo.stop();
+    await dispatcher.destroy();
+    throw error;
+  }
+  logger.info(
+    {
+      url: http.url,
+      supergraphPath,
+      subgraphs: endpoints?.map(({ name, url }) => ({ name, url: redactUrl(url) })),
+    },
+    'gateway listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const stop = async () => {
+    stopping = true;
+    logger.info('gateway stopping');
+    await http.close(config.SHUTDOWN_GRACE_MS);
+    await apollo.stop();
+    // Every client request has finished or been cut off by now, so no
+    // client waits for a subgraph request that is still pending.
+    await dispatcher.destroy();
+    logger.info('gateway stopped');
+  };
+
+  return {
+    url: http.url,
+    port: http.port,
+    close: () => (closing ??= stop()),
+  };
+}
+
+/**
+ * Creates the ApolloGateway over the supergraph file. Its data sources send
+ * each subgraph's requests to `routingUrl(name, supergraphUrl)` through
+ * `dispatcher`.
+ */
+function createFederationGateway(options: {
+  config: Config;
+  logger: Logger;
+  supergraphPath: string;
+  routingUrl: (name: string, supergraphUrl: string) => string;
+  dispatcher: Agent;
+}): ApolloGateway {
+  const { config, logger } = options;
+  return new ApolloGateway({
+    supergraphSdl: createSupergraphFileSource(options.supergraphPath, logger),
+    buildService: ({ name, url }) =>
+      new SubgraphDataSource({
+        name,
+        url: options.routingUrl(name, url ?? ''),
+        dispatcher: options.dispatcher,
+        timeoutMs: config.SUBGRAPH_TIMEOUT_MS,
+        logger,
+      }),
+    logger: logger.child({ component: 'apollo-gateway' }),
+    // Validates every new supergraph before the gateway switches to it,
+    // whatever NODE_ENV is, so a broken file is rejected with a clear error.
+    validateSupergraph: true,
+  });
+}
+
+/**
+ * Returns the URL to send a subgraph's requests to: the `subgraphUrls`
+ * option, then the `<NAME>_URL` setting, then the supergraph's routing URL.
+ */
+function createRoutingUrlResolver(
+  config: Config,
+  overrides: Partial<Record<ServiceName, string>> | undefined,
+) {
+  return (name: string, supergraphUrl: string): string => {
+    if (!isServiceName(name)) return supergraphUrl;
+    return overrides?.[name] ?? serviceUrlOverride(config, name) ?? supergraphUrl;
+  };
+}
+
+function isServiceName(name: string): name is ServiceName {
+  return (SERVICE_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Creates the `/ready` route. It responds 200 when a supergraph is loaded
+ * and every subgraph in it is ready, and 503 naming the subgraphs that are
+ * not. Changes of readiness are logged once, not on every probe.
+ */
+function createReadinessRoute(options: {
+  logger: Logger;
+  dispatcher: Agent;
+  timeoutMs: number;
+  currentEndpoints: () => SubgraphEndpoint[] | undefined;
+  isStopping: () => boolean;
+}): RouteHandler {
+  let lastUnavailable = '';
+
+  return async (_request, response) => {
+    if (options.isStopping()) {
+      sendJson(response, 503, { status: 'unavailable', reason: 'shutting down' });
+      return;
+    }
+    const endpoints = options.currentEndpoints();
+    if (!endpoints) {
+      sendJson(response, 503, {
+        status: 'unavailable',
+        reason: 'no supergraph loaded',
+      });
+      return;
+    }
+
+    const results = await checkSubgraphReadiness(
+      endpoints,
+      options.dispatcher,
+      options.timeoutMs,
+    );
+    const unavailable = results
+      .filter((result) => !result.ready)
+      .map(({ name, reason }) => ({ name, reason }));
+
+    const key = JSON.stringify(unavailable);
+    if (key !== lastUnavailable) {
+      if (unavailable.length > 0) {
+        options.logger.warn({ unavailableSubgraphs: unavailable }, 'gateway not ready');
+      } else {
+        options.logger.info('gateway ready: every subgraph is ready');
+      }
+      lastUnavailable = key;
+    }
+
+    if (unavailable.length > 0) {
+      sendJson(response, 503, {
+        status: 'unavailable',
+        unavailableSubgraphs: unavailable,
+      });
+      return;
+    }
+    sendJson(response, 200, {
+      status: 'ready',
+      subgraphs: results.map(({ name }) => name),
+    });
+  };
+}
