@@ -74,9 +74,9 @@ function parseArguments(argv: string[], config: Config): Arguments | string {
 }
 
 /**
- * Logs to stderr so that stdout carries only the report. Info messages
- * repeat what the report says, so they are shown only when LOG_LEVEL is
- * set explicitly.
+ * Creates a logger that writes to stderr, so stdout carries only the
+ * report. Info messages repeat the report, so they are shown only when
+ * LOG_LEVEL is set explicitly.
  */
 function createCliLogger(config: Config): Logger {
   const level = process.env.LOG_LEVEL ? config.LOG_LEVEL : 'warn';
@@ -134,8 +134,8 @@ function formatReport(filePath: string, report: ImportReport): string {
 
 /**
  * Connects, migrates and imports. The embedded server is stopped at the
- * end only if this run started it; `resolveDatabaseServer` hands back a
- * server that was already running with a `stop` that leaves it running.
+ * end only if this run started it. For a server that was already running,
+ * `resolveDatabaseServer` returns a `stop` that leaves it running.
  */
 async function runImport(
   args: Arguments,
@@ -143,7 +143,12 @@ async function runImport(
   logger: Logger,
   setServer: (server: EmbeddedServer | undefined) => void,
 ): Promise<number> {
-  const server = await resolveDatabaseServer(config, logger);
+  // CATALOG_DATABASE_URL names the catalog database itself, so no server
+  // needs to be found or started for it.
+  const server: { url: string; embedded?: EmbeddedServer } =
+    config.CATALOG_DATABASE_URL
+      ? { url: config.CATALOG_DATABASE_URL }
+      : await resolveDatabaseServer(config, logger);
   setServer(server.embedded);
   try {
     const url = serviceDatabaseUrl(config, 'catalog', server.url);
@@ -166,6 +171,19 @@ async function runImport(
   }
 }
 
+/**
+ * Returns the message of the innermost cause. A failed drizzle query puts
+ * its SQL and parameters in the outer message and the driver's reason in
+ * `cause`.
+ */
+function rootCauseMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) {
+    current = current.cause;
+  }
+  return current instanceof Error ? current.message : String(current);
+}
+
 async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const args = parseArguments(argv, config);
@@ -183,12 +201,12 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logger = createCliLogger(config);
-  let startedServer: EmbeddedServer | undefined;
+  let embeddedServer: EmbeddedServer | undefined;
   // An interrupted import keeps what it committed: each product is its own
   // transaction. The embedded server started here is stopped on the way out.
   const onSignal = (signal: NodeJS.Signals) => {
     logger.warn({ signal }, 'catalog import interrupted');
-    const stop = startedServer ? startedServer.stop() : Promise.resolve();
+    const stop = embeddedServer ? embeddedServer.stop() : Promise.resolve();
     stop.finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -196,14 +214,14 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     return await runImport(args, config, logger, (server) => {
-      startedServer = server;
+      embeddedServer = server;
     });
   } catch (error) {
     if (error instanceof ImportFileError || error instanceof RangeError) {
       process.stderr.write(`Import failed: ${error.message}\n`);
     } else {
       logger.error({ err: error }, 'catalog import failed');
-      process.stderr.write(`Import failed: ${(error as Error).message ?? error}\n`);
+      process.stderr.write(`Import failed: ${rootCauseMessage(error)}\n`);
     }
     return 1;
   }
