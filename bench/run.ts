@@ -7,7 +7,13 @@
  * gateway's resident memory is its own. The load generator (autocannon)
  * runs in this process and shares the machine's cores with the services.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +24,10 @@ import { startEmbeddedPostgres } from '../platform/embedded-postgres.js';
 import { createLogger } from '../platform/logger.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
 import { subgraphDefinitions } from '../subgraphs/index.js';
-import { importSampleCatalogIfEmpty, seedDemoListingsAt } from '../scripts/sample-data.js';
+import {
+  importSampleCatalogIfEmpty,
+  seedDemoListingsAt,
+} from '../scripts/sample-data.js';
 import {
   startChildService,
   stopChildService,
@@ -76,7 +85,9 @@ async function checkResponse(url: string, query: string): Promise<number> {
   });
   const body = (await response.json()) as { data?: any; errors?: unknown[] };
   if (body.errors || !body.data?.products?.nodes?.length) {
-    throw new Error(`Unexpected response from ${url}: ${JSON.stringify(body).slice(0, 500)}`);
+    throw new Error(
+      `Unexpected response from ${url}: ${JSON.stringify(body).slice(0, 500)}`,
+    );
   }
   return body.data.products.nodes.length;
 }
@@ -175,33 +186,70 @@ async function main(): Promise<void> {
   const children: ChildService[] = [];
   try {
     for (const name of SERVICE_NAMES) {
-      await prepareSubgraphDatabase(subgraphDefinitions[name], serviceDatabaseUrl(config, name), logger);
+      await prepareSubgraphDatabase(
+        subgraphDefinitions[name],
+        serviceDatabaseUrl(config, name),
+        logger,
+      );
     }
-    await importSampleCatalogIfEmpty(config, serviceDatabaseUrl(config, 'catalog'), logger);
+    await importSampleCatalogIfEmpty(
+      config,
+      serviceDatabaseUrl(config, 'catalog'),
+      logger,
+    );
     for (const name of SERVICE_NAMES) {
-      children.push(startChildService(name, `subgraphs/${name}/index.ts`, environment));
+      children.push(
+        startChildService(name, `subgraphs/${name}/index.ts`, environment),
+      );
     }
     for (const [index, name] of SERVICE_NAMES.entries()) {
-      await waitUntilReady(children[index]!, `http://127.0.0.1:${BASE_PORT + 1 + index}/ready`, 60_000);
+      await waitUntilReady(
+        children[index]!,
+        `http://127.0.0.1:${BASE_PORT + 1 + index}/ready`,
+        60_000,
+      );
     }
     const catalogUrl = `http://127.0.0.1:${BASE_PORT + 1}/graphql`;
-    await seedDemoListingsAt(serviceDatabaseUrl(config, 'marketplace'), catalogUrl, logger);
-    const gateway = startChildService('gateway', 'gateway/index.ts', environment);
+    await seedDemoListingsAt(
+      serviceDatabaseUrl(config, 'marketplace'),
+      catalogUrl,
+      logger,
+    );
+    const gateway = startChildService(
+      'gateway',
+      'gateway/index.ts',
+      environment,
+    );
     children.push(gateway);
     const gatewayUrl = `http://127.0.0.1:${BASE_PORT}/graphql`;
-    await waitUntilReady(gateway, `http://127.0.0.1:${BASE_PORT}/ready`, 60_000);
+    await waitUntilReady(
+      gateway,
+      `http://127.0.0.1:${BASE_PORT}/ready`,
+      60_000,
+    );
 
     const productsPerPage = await checkResponse(gatewayUrl, GATEWAY_QUERY);
     await checkResponse(catalogUrl, CATALOG_QUERY);
     const results = [
-      await measure('storefront listing through the gateway', gatewayUrl, GATEWAY_QUERY, gateway.process.pid),
-      await measure('catalog-only part, catalog subgraph directly', catalogUrl, CATALOG_QUERY),
+      await measure(
+        'storefront listing through the gateway',
+        gatewayUrl,
+        GATEWAY_QUERY,
+        gateway.process.pid,
+      ),
+      await measure(
+        'catalog-only part, catalog subgraph directly',
+        catalogUrl,
+        CATALOG_QUERY,
+      ),
     ];
     writeReport(results, productsPerPage);
   } finally {
-    for (const child of children.reverse()) await stopChildService(child, 10_000, logger);
+    for (const child of children.reverse())
+      await stopChildService(child, 10_000, logger);
     if (!embedded) {
-      for (const name of SERVICE_NAMES) await dropDatabase(serviceDatabaseUrl(config, name));
+      for (const name of SERVICE_NAMES)
+        await dropDatabase(serviceDatabaseUrl(config, name));
     }
     await embedded?.stop();
     rmSync(dataDir, { recursive: true, force: true });

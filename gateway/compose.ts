@@ -67,7 +67,9 @@ export function formatCompositionError(
   error: LocatedMessage,
   code: unknown,
 ): string {
-  const lines = [`${typeof code === 'string' ? code : 'ERROR'}: ${error.message}`];
+  const lines = [
+    `${typeof code === 'string' ? code : 'ERROR'}: ${error.message}`,
+  ];
   for (const location of sourceLocations(error)) lines.push(`  at ${location}`);
   return lines.join('\n');
 }

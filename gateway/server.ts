@@ -92,10 +92,12 @@ export async function startGateway(
     dispatcher,
   });
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
-    endpoints = readSubgraphEndpoints(coreSupergraphSdl).map(({ name, url }) => ({
-      name,
-      url: routingUrl(name, url),
-    }));
+    endpoints = readSubgraphEndpoints(coreSupergraphSdl).map(
+      ({ name, url }) => ({
+        name,
+        url: routingUrl(name, url),
+      }),
+    );
   });
 
   const apollo = new ApolloServer<GatewayContext>({
@@ -130,7 +132,10 @@ export async function startGateway(
       '/ready': createReadinessRoute({
         logger,
         dispatcher,
-        timeoutMs: Math.min(config.SUBGRAPH_TIMEOUT_MS, READINESS_TIMEOUT_CAP_MS),
+        timeoutMs: Math.min(
+          config.SUBGRAPH_TIMEOUT_MS,
+          READINESS_TIMEOUT_CAP_MS,
+        ),
         currentEndpoints: () => endpoints,
         isStopping: () => stopping,
       }),
@@ -149,7 +154,10 @@ export async function startGateway(
     {
       url: http.url,
       supergraphPath,
-      subgraphs: endpoints?.map(({ name, url }) => ({ name, url: redactUrl(url) })),
+      subgraphs: endpoints?.map(({ name, url }) => ({
+        name,
+        url: redactUrl(url),
+      })),
     },
     'gateway listening',
   );
@@ -213,7 +221,9 @@ function createRoutingUrlResolver(
 ) {
   return (name: string, supergraphUrl: string): string => {
     if (!isServiceName(name)) return supergraphUrl;
-    return overrides?.[name] ?? serviceUrlOverride(config, name) ?? supergraphUrl;
+    return (
+      overrides?.[name] ?? serviceUrlOverride(config, name) ?? supergraphUrl
+    );
   };
 }
 
@@ -237,7 +247,10 @@ function createReadinessRoute(options: {
 
   return async (_request, response) => {
     if (options.isStopping()) {
-      sendJson(response, 503, { status: 'unavailable', reason: 'shutting down' });
+      sendJson(response, 503, {
+        status: 'unavailable',
+        reason: 'shutting down',
+      });
       return;
     }
     const endpoints = options.currentEndpoints();
@@ -261,7 +274,10 @@ function createReadinessRoute(options: {
     const key = JSON.stringify(unavailable);
     if (key !== lastUnavailable) {
       if (unavailable.length > 0) {
-        options.logger.warn({ unavailableSubgraphs: unavailable }, 'gateway not ready');
+        options.logger.warn(
+          { unavailableSubgraphs: unavailable },
+          'gateway not ready',
+        );
       } else {
         options.logger.info('gateway ready: every subgraph is ready');
       }

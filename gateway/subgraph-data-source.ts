@@ -23,7 +23,9 @@ export interface SubgraphDataSourceOptions {
 
 // The fetch and response types of @apollo/gateway, named here so that
 // nothing is imported from its internal packages.
-type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
+type FetcherResponse = Parameters<
+  RemoteGraphQLDataSource['errorFromResponse']
+>[0];
 type SubgraphResponse = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
 
 /** Minimum time in ms between two warnings about the same subgraph. */

@@ -22,7 +22,9 @@ const RELOAD_DEBOUNCE_MS = 100;
  * NOTE: assumes the join spec is linked under its default `join__` prefix,
  * which is what @apollo/composition writes.
  */
-export function readSubgraphEndpoints(supergraphSdl: string): SubgraphEndpoint[] {
+export function readSubgraphEndpoints(
+  supergraphSdl: string,
+): SubgraphEndpoint[] {
   const document = parse(supergraphSdl, { noLocation: true });
   const endpoints: SubgraphEndpoint[] = [];
   for (const definition of document.definitions) {
@@ -33,10 +35,13 @@ export function readSubgraphEndpoints(supergraphSdl: string): SubgraphEndpoint[]
         (node) => node.name.value === 'join__graph',
       );
       const argument = (name: string) =>
-        stringValue(directive?.arguments?.find((a) => a.name.value === name)?.value);
+        stringValue(
+          directive?.arguments?.find((a) => a.name.value === name)?.value,
+        );
       const name = argument('name');
       const url = argument('url');
-      if (name !== undefined && url !== undefined) endpoints.push({ name, url });
+      if (name !== undefined && url !== undefined)
+        endpoints.push({ name, url });
     }
   }
   return endpoints;

@@ -75,8 +75,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   parsed.pathname = '/postgres';
   const admin = postgres(parsed.toString(), { max: 1, onnotice: () => {} });
   try {
-    const rows =
-      await admin`select 1 from pg_database where datname = ${name}`;
+    const rows = await admin`select 1 from pg_database where datname = ${name}`;
     if (rows.length === 0) {
       await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`);
     }

@@ -175,7 +175,9 @@ export async function listen(
     port: address.port,
     url: `http://${shownHost}:${address.port}/graphql`,
     async close(graceMs: number) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => resolve()),
+      );
       server.closeIdleConnections();
       if (inFlight > 0) {
         await Promise.race([

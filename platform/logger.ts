@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -6,8 +6,12 @@ export type { Logger };
  * Creates the process logger. Authorization headers, cookies and anything
  * named like a secret are redacted wherever they appear in a log record.
  */
-export function createLogger(name: string, level = 'info'): Logger {
-  return pino({
+export function createLogger(
+  name: string,
+  level = 'info',
+  destination?: DestinationStream,
+): Logger {
+  const options = {
     name,
     level,
     redact: {
@@ -22,7 +26,8 @@ export function createLogger(name: string, level = 'info'): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Replaces the password of a connection URL so it can be logged. */

@@ -1,12 +1,12 @@
 import type { Config, ServiceName } from './config.js';
 import { loadConfig, servicePort } from './config.js';
 import { serviceDatabaseUrl } from './database.js';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
-import { createLogger, type Logger } from './logger.js';
 import {
-  startSubgraph,
-  type SubgraphDefinition,
-} from './subgraph-service.js';
+  startEmbeddedPostgres,
+  type EmbeddedServer,
+} from './embedded-postgres.js';
+import { createLogger, type Logger } from './logger.js';
+import { startSubgraph, type SubgraphDefinition } from './subgraph-service.js';
 
 /**
  * Returns the PostgreSQL server URL to use: DATABASE_URL when set, otherwise

@@ -73,9 +73,7 @@ export function parseDecimalToMinorUnits(
       error: `"${text}" has more than ${digits} decimal places, the most ${currencyCode} allows`,
     };
   }
-  const minor = Number(
-    sign + whole + fraction.padEnd(digits, '0'),
-  );
+  const minor = Number(sign + whole + fraction.padEnd(digits, '0'));
   if (!Number.isSafeInteger(minor)) {
     return { error: `"${text}" is too large` };
   }

@@ -43,7 +43,10 @@ export function toConnection<TRow>(
   keyOf: (row: TRow) => string,
 ) {
   const page = rows.slice(0, first);
-  const edges = page.map((node) => ({ cursor: encodeCursor(keyOf(node)), node }));
+  const edges = page.map((node) => ({
+    cursor: encodeCursor(keyOf(node)),
+    node,
+  }));
   return {
     edges,
     nodes: page,

@@ -141,7 +141,10 @@ export async function startSubgraph<
       '/ready': async (_request, response) => {
         try {
           await database.sql`select 1`;
-          sendJson(response, 200, { status: 'ready', service: definition.name });
+          sendJson(response, 200, {
+            status: 'ready',
+            service: definition.name,
+          });
         } catch (error) {
           logger.warn({ err: error }, 'readiness check failed: database');
           sendJson(response, 503, {

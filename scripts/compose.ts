@@ -57,7 +57,9 @@ async function main(): Promise<number> {
   const shownPath = relativePath.startsWith('..') ? output : relativePath;
 
   if (result.errors) {
-    console.error(`Composition failed with ${result.errors.length} error(s):\n`);
+    console.error(
+      `Composition failed with ${result.errors.length} error(s):\n`,
+    );
     for (const error of result.errors) console.error(`${error}\n`);
     console.error(`${shownPath} was not changed.`);
     return 1;

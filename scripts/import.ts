@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../platform/config.js';
 import { connectDatabase, serviceDatabaseUrl } from '../platform/database.js';
 import type { EmbeddedServer } from '../platform/embedded-postgres.js';
-import type { Logger } from '../platform/logger.js';
+import { createLogger, type Logger } from '../platform/logger.js';
 import { resolveDatabaseServer } from '../platform/main.js';
 import { isCurrencyCode } from '../platform/money.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
@@ -66,7 +66,9 @@ function parseArguments(argv: string[], config: Config): Arguments | string {
   if (parsed.positionals.length !== 1) {
     return 'Expected exactly one FILE argument.';
   }
-  const currency = (parsed.values.currency ?? config.SHOP_CURRENCY).toUpperCase();
+  const currency = (
+    parsed.values.currency ?? config.SHOP_CURRENCY
+  ).toUpperCase();
   if (!isCurrencyCode(currency)) {
     return `--currency: "${currency}" is not an ISO 4217 code such as USD.`;
   }
@@ -80,8 +82,9 @@ function parseArguments(argv: string[], config: Config): Arguments | string {
  */
 function createCliLogger(config: Config): Logger {
   const level = process.env.LOG_LEVEL ? config.LOG_LEVEL : 'warn';
-  return pino(
-    { name: 'catalog-import', level },
+  return createLogger(
+    'catalog-import',
+    level,
     pino.destination({ dest: 2, sync: true }),
   );
 }
@@ -109,7 +112,8 @@ function importedAny(report: ImportReport): boolean {
 }
 
 function formatReport(filePath: string, report: ImportReport): string {
-  const formatName = report.format === 'woocommerce' ? 'WooCommerce' : 'Shopify';
+  const formatName =
+    report.format === 'woocommerce' ? 'WooCommerce' : 'Shopify';
   const counts = (label: string, value: ImportReport['products']) =>
     `${label}: ${value.created} created, ${value.updated} updated, ${value.unchanged} unchanged`;
   const lines = [
@@ -152,7 +156,11 @@ async function runImport(
   setServer(server.embedded);
   try {
     const url = serviceDatabaseUrl(config, 'catalog', server.url);
-    await prepareSubgraphDatabase({ name: 'catalog', migrationsFolder }, url, logger);
+    await prepareSubgraphDatabase(
+      { name: 'catalog', migrationsFolder },
+      url,
+      logger,
+    );
     const database = connectDatabase(url, tables, { poolSize: 1 });
     try {
       const report = await importCatalogFile(database.db, args.filePath, {
@@ -196,7 +204,9 @@ async function main(argv: string[]): Promise<number> {
     await access(args.filePath, constants.R_OK);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    process.stderr.write(`Import failed: cannot read ${args.filePath}: ${reason}.\n`);
+    process.stderr.write(
+      `Import failed: cannot read ${args.filePath}: ${reason}.\n`,
+    );
     return 1;
   }
 

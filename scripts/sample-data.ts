@@ -19,17 +19,28 @@ export async function importSampleCatalogIfEmpty(
   catalogDatabaseUrl: string,
   logger: Logger,
 ): Promise<void> {
-  const database = connectDatabase(catalogDatabaseUrl, catalogTables, { poolSize: 2 });
+  const database = connectDatabase(catalogDatabaseUrl, catalogTables, {
+    poolSize: 2,
+  });
   try {
-    const [row] = await database.db.select({ products: count() }).from(catalogTables.products);
+    const [row] = await database.db
+      .select({ products: count() })
+      .from(catalogTables.products);
     if (row!.products > 0) return;
-    logger.info({ file: sampleCatalogPath }, 'catalog is empty; importing the sample catalog');
+    logger.info(
+      { file: sampleCatalogPath },
+      'catalog is empty; importing the sample catalog',
+    );
     const report = await importCatalogFile(database.db, sampleCatalogPath, {
       currency: config.SHOP_CURRENCY,
       logger,
     });
     logger.info(
-      { products: report.products, variants: report.variants, errors: report.errors.length },
+      {
+        products: report.products,
+        variants: report.variants,
+        errors: report.errors.length,
+      },
       'sample catalog imported',
     );
   } finally {
@@ -43,10 +54,11 @@ export async function seedDemoListingsAt(
   catalogUrl: string,
   logger: Logger,
 ): Promise<void> {
-  const database = connectDatabase(marketplaceDatabaseUrl, marketplaceTables, { poolSize: 2 });
+  const database = connectDatabase(marketplaceDatabaseUrl, marketplaceTables, {
+    poolSize: 2,
+  });
   try {
-    const { created } = await seedDemoListings({ db: database.db, catalogUrl, logger });
-    if (created > 0) logger.info({ created }, 'demo marketplace listings created');
+    await seedDemoListings({ db: database.db, catalogUrl, logger });
   } finally {
     await database.close();
   }

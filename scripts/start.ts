@@ -17,7 +17,10 @@ import { createLogger, type Logger } from '../platform/logger.js';
 import { resolveDatabaseServer } from '../platform/main.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
 import { subgraphDefinitions } from '../subgraphs/index.js';
-import { importSampleCatalogIfEmpty, seedDemoListingsAt } from './sample-data.js';
+import {
+  importSampleCatalogIfEmpty,
+  seedDemoListingsAt,
+} from './sample-data.js';
 import {
   startChildService,
   stopChildService,
@@ -36,7 +39,10 @@ const entryPoints: Record<ServiceName | 'gateway', string> = {
 };
 
 function localUrl(config: Config, port: number, path: string): string {
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const host =
+    config.HOST === '0.0.0.0' || config.HOST === '::'
+      ? 'localhost'
+      : config.HOST;
   return `http://${host}:${port}${path}`;
 }
 
@@ -70,7 +76,11 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    await importSampleCatalogIfEmpty(config, serviceDatabaseUrl(config, 'catalog', server.url), logger);
+    await importSampleCatalogIfEmpty(
+      config,
+      serviceDatabaseUrl(config, 'catalog', server.url),
+      logger,
+    );
 
     // Children reach the database through the URL resolved here, so none of
     // them starts an embedded server of its own.
@@ -80,18 +90,33 @@ async function main(): Promise<void> {
     }
     await Promise.all(
       SERVICE_NAMES.map((name, index) =>
-        waitUntilReady(children[index]!, localUrl(config, servicePort(config, name), '/ready'), READY_TIMEOUT_MS),
+        waitUntilReady(
+          children[index]!,
+          localUrl(config, servicePort(config, name), '/ready'),
+          READY_TIMEOUT_MS,
+        ),
       ),
     );
     await seedDemoData(config, server.url, logger);
 
-    const gateway = startChildService('gateway', entryPoints.gateway, environment);
+    const gateway = startChildService(
+      'gateway',
+      entryPoints.gateway,
+      environment,
+    );
     children.push(gateway);
-    await waitUntilReady(gateway, localUrl(config, config.GATEWAY_PORT, '/ready'), READY_TIMEOUT_MS);
+    await waitUntilReady(
+      gateway,
+      localUrl(config, config.GATEWAY_PORT, '/ready'),
+      READY_TIMEOUT_MS,
+    );
     for (const child of children) {
       void child.exited.then((code) => {
         if (stopping) return;
-        logger.error({ service: child.name, code }, 'service exited unexpectedly; stopping the others');
+        logger.error(
+          { service: child.name, code },
+          'service exited unexpectedly; stopping the others',
+        );
         void stopAll(1);
       });
     }
@@ -102,7 +127,11 @@ async function main(): Promise<void> {
   }
 }
 
-async function seedDemoData(config: Config, serverUrl: string, logger: Logger): Promise<void> {
+async function seedDemoData(
+  config: Config,
+  serverUrl: string,
+  logger: Logger,
+): Promise<void> {
   await seedDemoListingsAt(
     serviceDatabaseUrl(config, 'marketplace', serverUrl),
     localUrl(config, config.CATALOG_PORT, '/graphql'),
@@ -116,7 +145,8 @@ function printUrls(config: Config): void {
     'The commerce graph is running:',
     `  gateway      ${localUrl(config, config.GATEWAY_PORT, '/graphql')}`,
     ...SERVICE_NAMES.map(
-      (name) => `  ${name.padEnd(12)} ${localUrl(config, servicePort(config, name), '/graphql')}`,
+      (name) =>
+        `  ${name.padEnd(12)} ${localUrl(config, servicePort(config, name), '/graphql')}`,
     ),
     'Press Ctrl-C to stop.',
     '',

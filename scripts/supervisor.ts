@@ -47,7 +47,10 @@ export async function stopChildService(
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => {
-    logger.warn({ service: service.name }, 'service did not stop in time; killing it');
+    logger.warn(
+      { service: service.name },
+      'service did not stop in time; killing it',
+    );
     child.kill('SIGKILL');
   }, graceMs);
   await service.exited;
@@ -67,7 +70,9 @@ export async function waitUntilReady(
   });
   while (Date.now() < deadline) {
     if (exited) {
-      throw new Error(`${service.name} exited before it became ready; see its log above.`);
+      throw new Error(
+        `${service.name} exited before it became ready; see its log above.`,
+      );
     }
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -77,5 +82,7 @@ export async function waitUntilReady(
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`${service.name} was not ready at ${url} after ${timeoutMs} ms.`);
+  throw new Error(
+    `${service.name} was not ready at ${url} after ${timeoutMs} ms.`,
+  );
 }

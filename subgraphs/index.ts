@@ -10,4 +10,7 @@ export const subgraphDefinitions = {
   orders: ordersSubgraph,
   shipments: shipmentsSubgraph,
   marketplace: marketplaceSubgraph,
-} satisfies Record<ServiceName, { name: ServiceName; migrationsFolder: string }>;
+} satisfies Record<
+  ServiceName,
+  { name: ServiceName; migrationsFolder: string }
+>;

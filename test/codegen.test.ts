@@ -9,7 +9,10 @@ describe('generated resolver types', () => {
     expect(outputs.length).toBe(4);
     for (const output of outputs) {
       const committed = readFileSync(output.filename, 'utf8');
-      expect(committed, `${output.filename} is stale; run npm run codegen`).toBe(output.content);
+      expect(
+        committed,
+        `${output.filename} is stale; run npm run codegen`,
+      ).toBe(output.content);
     }
   }, 60_000);
 });

@@ -138,7 +138,9 @@ function startCatalog(): Promise<TestSubgraph> {
         });
       },
       brokenProduct: () => {
-        throw new Error('connect ECONNREFUSED postgres://app:hunter2@db/catalog');
+        throw new Error(
+          'connect ECONNREFUSED postgres://app:hunter2@db/catalog',
+        );
       },
     },
     Product: {
@@ -264,7 +266,9 @@ async function waitFor<T>(
     const value = await check();
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}.`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${description}.`,
+      );
     }
     await sleep(25);
   }
@@ -309,7 +313,9 @@ describe('gateway queries', () => {
 
     const result = await postQuery(gateway.url, '{ products { id } }');
 
-    expect(result.body).toEqual({ data: { products: [{ id: 'p1' }, { id: 'p2' }] } });
+    expect(result.body).toEqual({
+      data: { products: [{ id: 'p1' }, { id: 'p2' }] },
+    });
     expect(other.requestHeaders).toHaveLength(1);
   });
 
@@ -377,7 +383,9 @@ describe('gateway queries', () => {
         },
       ],
     });
-    const logged = logs.find((log) => log.msg === 'unexpected error from subgraph');
+    const logged = logs.find(
+      (log) => log.msg === 'unexpected error from subgraph',
+    );
     expect(logged?.message).toBe(
       'connect ECONNREFUSED postgres://app:***@db/catalog',
     );
@@ -430,8 +438,12 @@ describe('gateway with a subgraph down', () => {
       },
       errors: [
         {
-          message: 'Could not reach the marketplace subgraph: connection refused.',
-          extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'marketplace' },
+          message:
+            'Could not reach the marketplace subgraph: connection refused.',
+          extensions: {
+            code: 'SUBGRAPH_UNAVAILABLE',
+            serviceName: 'marketplace',
+          },
         },
       ],
     });
@@ -447,7 +459,9 @@ describe('gateway with a subgraph down', () => {
       });
     }
 
-    const failures = logs.filter((log) => log.msg === 'subgraph request failed');
+    const failures = logs.filter(
+      (log) => log.msg === 'subgraph request failed',
+    );
     expect(failures.map((log) => [log.level, log.requestId])).toEqual([
       [40, 'req-0'],
       [20, 'req-1'],
@@ -482,7 +496,10 @@ describe('gateway with a subgraph down', () => {
       errors: [
         {
           message: 'The marketplace subgraph did not respond within 300 ms.',
-          extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'marketplace' },
+          extensions: {
+            code: 'SUBGRAPH_UNAVAILABLE',
+            serviceName: 'marketplace',
+          },
         },
       ],
     });
@@ -539,7 +556,9 @@ describe('gateway health and readiness', () => {
     expect(result.status).toBe(503);
     expect(result.body).toEqual({
       status: 'unavailable',
-      unavailableSubgraphs: [{ name: 'marketplace', reason: 'connection refused' }],
+      unavailableSubgraphs: [
+        { name: 'marketplace', reason: 'connection refused' },
+      ],
     });
   });
 
@@ -571,12 +590,18 @@ describe('gateway supergraph reload', () => {
     void slowRequest.then(() => {
       slowRequestDone = true;
     });
-    await waitFor('the slow request to reach catalog', () => catalog.slowCalls === 1);
+    await waitFor(
+      'the slow request to reach catalog',
+      () => catalog.slowCalls === 1,
+    );
 
     const before = await postQuery(gateway.url, '{ products { description } }');
     await replaceFile(supergraphPath, composeTestSupergraph(DESCRIPTION_FIELD));
     const after = await waitFor('the new field to answer', async () => {
-      const result = await postQuery(gateway.url, '{ products { id description } }');
+      const result = await postQuery(
+        gateway.url,
+        '{ products { id description } }',
+      );
       return result.status === 200 ? result : undefined;
     });
     const reloadedBeforeSlowRequestEnded = !slowRequestDone;
@@ -604,7 +629,9 @@ describe('gateway supergraph reload', () => {
         ],
       },
     });
-    expect(logs.filter((log) => log.msg === 'supergraph reloaded')).toHaveLength(1);
+    expect(
+      logs.filter((log) => log.msg === 'supergraph reloaded'),
+    ).toHaveLength(1);
   });
 
   test('invalid file keeps the old supergraph', async () => {
@@ -619,7 +646,10 @@ describe('gateway supergraph reload', () => {
     await waitFor('the valid file to be reloaded', () =>
       logs.some((log) => log.msg === 'supergraph reloaded'),
     );
-    const after = await postQuery(gateway.url, '{ products { id description } }');
+    const after = await postQuery(
+      gateway.url,
+      '{ products { id description } }',
+    );
 
     expect(failure.msg).toBe(
       'supergraph reload failed: the file is not a valid supergraph. The previous supergraph is still served.',
@@ -639,7 +669,11 @@ describe('gateway supergraph reload', () => {
   });
 
   test('missing file fails the start', async () => {
-    const missing = path.join(os.tmpdir(), 'gateway-test-missing', 'supergraph.graphql');
+    const missing = path.join(
+      os.tmpdir(),
+      'gateway-test-missing',
+      'supergraph.graphql',
+    );
 
     await expect(
       startGateway({
@@ -660,8 +694,14 @@ describe('gateway supergraph reload', () => {
 describe('gateway shutdown and connections', () => {
   test('close waits for a request in flight', async () => {
     const { gateway, catalog } = await startFixture();
-    const slowRequest = postQuery(gateway.url, '{ slowProducts(delayMs: 800) { id } }');
-    await waitFor('the slow request to reach catalog', () => catalog.slowCalls === 1);
+    const slowRequest = postQuery(
+      gateway.url,
+      '{ slowProducts(delayMs: 800) { id } }',
+    );
+    await waitFor(
+      'the slow request to reach catalog',
+      () => catalog.slowCalls === 1,
+    );
 
     let respondedAt = 0;
     void slowRequest.then(() => {
@@ -672,7 +712,9 @@ describe('gateway shutdown and connections', () => {
     const slow = await slowRequest;
 
     expect(slow.status).toBe(200);
-    expect(slow.body).toEqual({ data: { slowProducts: [{ id: 'p1' }, { id: 'p2' }] } });
+    expect(slow.body).toEqual({
+      data: { slowProducts: [{ id: 'p1' }, { id: 'p2' }] },
+    });
     expect(respondedAt).toBeGreaterThan(0);
     expect(respondedAt).toBeLessThanOrEqual(closedAt);
     await expect(postQuery(gateway.url, '{ products { id } }')).rejects.toThrow(
@@ -681,13 +723,21 @@ describe('gateway shutdown and connections', () => {
   });
 
   test('close cuts requests after the grace period', async () => {
-    const { gateway, catalog } = await startFixture({ SHUTDOWN_GRACE_MS: '200' });
-    const slowRequest = postQuery(gateway.url, '{ slowProducts(delayMs: 3000) { id } }');
+    const { gateway, catalog } = await startFixture({
+      SHUTDOWN_GRACE_MS: '200',
+    });
+    const slowRequest = postQuery(
+      gateway.url,
+      '{ slowProducts(delayMs: 3000) { id } }',
+    );
     const outcome = slowRequest.then(
       () => 'completed',
       () => 'cut off',
     );
-    await waitFor('the slow request to reach catalog', () => catalog.slowCalls === 1);
+    await waitFor(
+      'the slow request to reach catalog',
+      () => catalog.slowCalls === 1,
+    );
 
     const startedAt = performance.now();
     await gateway.close();

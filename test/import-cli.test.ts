@@ -50,7 +50,9 @@ function runCli(args: string[]): Promise<CliResult> {
       ['tsx', 'scripts/import.ts', ...args],
       { cwd: repositoryRoot, env: environment, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
+        const code = error
+          ? Number((error as { code?: unknown }).code ?? 1)
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );
@@ -58,11 +60,17 @@ function runCli(args: string[]): Promise<CliResult> {
 }
 
 async function countCatalogProducts(): Promise<number> {
-  const database = connectDatabase(serviceDatabaseUrl(config, 'catalog'), tables, {
-    poolSize: 1,
-  });
+  const database = connectDatabase(
+    serviceDatabaseUrl(config, 'catalog'),
+    tables,
+    {
+      poolSize: 1,
+    },
+  );
   try {
-    const [row] = await database.db.select({ value: count() }).from(tables.products);
+    const [row] = await database.db
+      .select({ value: count() })
+      .from(tables.products);
     return row!.value;
   } finally {
     await database.close();
@@ -71,7 +79,10 @@ async function countCatalogProducts(): Promise<number> {
 
 /** Writes a WooCommerce file of simple products with the sample's header. */
 function writeGeneratedFile(rows: number): string {
-  const header = readFileSync(path.join(repositoryRoot, samplePath), 'utf8').split('\n')[0]!;
+  const header = readFileSync(
+    path.join(repositoryRoot, samplePath),
+    'utf8',
+  ).split('\n')[0]!;
   const columns = header.split(',');
   const lines = [header];
   for (let index = 1; index <= rows; index += 1) {
@@ -114,7 +125,9 @@ describe('import CLI', () => {
     const result = await runCli(['test/fixtures/shopify-products.csv']);
 
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('Products: 4 created, 0 updated, 0 unchanged\n');
+    expect(result.stdout).toContain(
+      'Products: 4 created, 0 updated, 0 unchanged\n',
+    );
     expect(result.stdout).toContain(
       'Errors: 2\n' +
         '  line 10: Variant Price: "12,50" is not a decimal amount such as 42.00.\n' +
@@ -151,7 +164,9 @@ describe('import CLI', () => {
     const result = await runCli(['no-such-file.csv']);
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe('Import failed: cannot read no-such-file.csv: ENOENT.\n');
+    expect(result.stderr).toBe(
+      'Import failed: cannot read no-such-file.csv: ENOENT.\n',
+    );
   });
 
   it('exits 1 without a file argument', async () => {
@@ -159,41 +174,45 @@ describe('import CLI', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('Expected exactly one FILE argument.');
-    expect(result.stderr).toContain('Usage: npm run import -- FILE [--currency CODE]');
+    expect(result.stderr).toContain(
+      'Usage: npm run import -- FILE [--currency CODE]',
+    );
   });
 
-  it(
-    'shows progress for a large file',
-    async () => {
-      const filePath = writeGeneratedFile(GENERATED_ROWS);
+  it('shows progress for a large file', async () => {
+    const filePath = writeGeneratedFile(GENERATED_ROWS);
 
-      const result = await runCli([filePath]);
+    const result = await runCli([filePath]);
 
-      expect(result.code).toBe(0);
-      expect(result.stdout).toContain(
-        `Products: ${GENERATED_ROWS} created, 0 updated, 0 unchanged\n`,
-      );
-      const progress = result.stderr
-        .split('\n')
-        .filter((line) => line.startsWith('Imported '));
-      expect(progress.length).toBeGreaterThanOrEqual(GENERATED_ROWS / 500);
-      expect(progress.at(-1)).toBe(`Imported ${GENERATED_ROWS} of ${GENERATED_ROWS} rows`);
-      const done = progress.map((line) => Number(line.split(' ')[1]));
-      expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `Products: ${GENERATED_ROWS} created, 0 updated, 0 unchanged\n`,
+    );
+    const progress = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('Imported '));
+    expect(progress.length).toBeGreaterThanOrEqual(GENERATED_ROWS / 500);
+    expect(progress.at(-1)).toBe(
+      `Imported ${GENERATED_ROWS} of ${GENERATED_ROWS} rows`,
+    );
+    const done = progress.map((line) => Number(line.split(' ')[1]));
+    expect(done).toEqual([...done].sort((a, b) => a - b));
 
-      const database = connectDatabase(serviceDatabaseUrl(config, 'catalog'), tables, {
+    const database = connectDatabase(
+      serviceDatabaseUrl(config, 'catalog'),
+      tables,
+      {
         poolSize: 1,
-      });
-      try {
-        const [variant] = await database.db
-          .select()
-          .from(tables.variants)
-          .where(eq(tables.variants.sku, 'generated-1999'));
-        expect(variant!.priceAmount).toBe(2999);
-      } finally {
-        await database.close();
-      }
-    },
-    180_000,
-  );
+      },
+    );
+    try {
+      const [variant] = await database.db
+        .select()
+        .from(tables.variants)
+        .where(eq(tables.variants.sku, 'generated-1999'));
+      expect(variant!.priceAmount).toBe(2999);
+    } finally {
+      await database.close();
+    }
+  }, 180_000);
 });

@@ -58,7 +58,11 @@ let folder: string;
 beforeEach(async () => {
   config = createTestConfig();
   const url = serviceDatabaseUrl(config, 'catalog');
-  await prepareSubgraphDatabase({ name: 'catalog', migrationsFolder }, url, logger);
+  await prepareSubgraphDatabase(
+    { name: 'catalog', migrationsFolder },
+    url,
+    logger,
+  );
   database = connectDatabase(url, tables, { poolSize: 2 });
   folder = mkdtempSync(path.join(os.tmpdir(), 'catalog-import-'));
 });
@@ -99,7 +103,10 @@ async function onHand(sku: string) {
   const [level] = await database.db
     .select({ onHand: tables.stockLevels.onHand })
     .from(tables.stockLevels)
-    .innerJoin(tables.variants, eq(tables.variants.id, tables.stockLevels.variantId))
+    .innerJoin(
+      tables.variants,
+      eq(tables.variants.id, tables.stockLevels.variantId),
+    )
     .where(eq(tables.variants.sku, sku));
   return level?.onHand;
 }
@@ -126,14 +133,18 @@ describe('bad rows', () => {
     await importFile(fixturePath);
 
     for (const sku of ['lamp-floor', 'shade', 'cable', 'lighting-set']) {
-      expect(await productBySourceRef(`woocommerce:sku:${sku}`)).toBeUndefined();
+      expect(
+        await productBySourceRef(`woocommerce:sku:${sku}`),
+      ).toBeUndefined();
     }
     const [blackShade] = await database.db
       .select({ value: count() })
       .from(tables.variants)
       .where(eq(tables.variants.sku, 'shade-black'));
     expect(blackShade!.value).toBe(0);
-    const events = await database.db.select({ value: count() }).from(tables.outboxEvents);
+    const events = await database.db
+      .select({ value: count() })
+      .from(tables.outboxEvents);
     // Four product.created events and one stock.changed for the desk lamp.
     expect(events[0]!.value).toBe(5);
   });
@@ -160,7 +171,9 @@ describe('WooCommerce fixture rows', () => {
     expect(lamp.inventoryPolicy).toBe('CONTINUE');
     expect(await onHand('lamp-desk')).toBe(7);
     expect(report.stockAdjustments).toBe(1);
-    const [adjustment] = await database.db.select().from(tables.stockAdjustments);
+    const [adjustment] = await database.db
+      .select()
+      .from(tables.stockAdjustments);
     expect(adjustment!.reason).toBe('IMPORT');
     expect(adjustment!.delta).toBe(7);
   });
@@ -188,12 +201,18 @@ describe('WooCommerce fixture rows', () => {
     const lamp = await variantBySku('lamp-desk');
     expect(lamp.weightValue).toBe('1.2500');
     expect(lamp.weightUnit).toBe('KILOGRAMS');
-    expect([lamp.length, lamp.width, lamp.height]).toEqual(['30.0000', '15.0000', '45.0000']);
+    expect([lamp.length, lamp.width, lamp.height]).toEqual([
+      '30.0000',
+      '15.0000',
+      '45.0000',
+    ]);
     expect(lamp.dimensionUnit).toBe('CENTIMETERS');
     expect(lamp.priceAmount).toBe(3550);
 
     const cord = (await productBySourceRef('woocommerce:sku:cord'))!;
-    expect(cord.description).toBe('Three metres.\n\nSay "hello" to tidy desks.');
+    expect(cord.description).toBe(
+      'Three metres.\n\nSay "hello" to tidy desks.',
+    );
   });
 
   it('unescapes a draft with search visibility', async () => {
@@ -245,12 +264,18 @@ describe('WooCommerce fixture rows', () => {
     const columns = header.split(',');
     const cells = columns.map(
       (column) =>
-        ({ ID: '300', Type: 'variable', SKU: 'desk-kit', Name: 'Desk Kit' })[column] ?? '',
+        ({ ID: '300', Type: 'variable', SKU: 'desk-kit', Name: 'Desk Kit' })[
+          column
+        ] ?? '',
     );
     const variation = columns.map(
       (column) =>
-        ({ ID: '301', Type: 'variation', SKU: 'lamp-desk', Parent: 'desk-kit' })[column] ??
-        '',
+        ({
+          ID: '301',
+          Type: 'variation',
+          SKU: 'lamp-desk',
+          Parent: 'desk-kit',
+        })[column] ?? '',
     );
     const filePath = writeTemporaryFile(
       'conflict.csv',
@@ -267,7 +292,9 @@ describe('WooCommerce fixture rows', () => {
           'change the SKU in the file or remove that variant first.',
       },
     ]);
-    expect(await productBySourceRef('woocommerce:sku:desk-kit')).toBeUndefined();
+    expect(
+      await productBySourceRef('woocommerce:sku:desk-kit'),
+    ).toBeUndefined();
   });
 });
 
@@ -285,13 +312,20 @@ describe('file errors', () => {
   it('reports a missing file', async () => {
     const filePath = path.join(folder, 'missing.csv');
 
-    await expect(importFile(filePath)).rejects.toThrow(`Cannot read ${filePath}: ENOENT.`);
+    await expect(importFile(filePath)).rejects.toThrow(
+      `Cannot read ${filePath}: ENOENT.`,
+    );
   });
 
   it('reports broken CSV quoting', async () => {
-    const filePath = writeTemporaryFile('broken.csv', 'Handle,Title\nmug,"Mug\n');
+    const filePath = writeTemporaryFile(
+      'broken.csv',
+      'Handle,Title\nmug,"Mug\n',
+    );
 
-    await expect(importFile(filePath)).rejects.toThrow(/^The file is not valid CSV: /);
+    await expect(importFile(filePath)).rejects.toThrow(
+      /^The file is not valid CSV: /,
+    );
   });
 
   it('rejects an unknown currency', async () => {

@@ -27,7 +27,11 @@ let database: DatabaseHandle<typeof tables>;
 beforeEach(async () => {
   config = createTestConfig();
   const url = serviceDatabaseUrl(config, 'catalog');
-  await prepareSubgraphDatabase({ name: 'catalog', migrationsFolder }, url, logger);
+  await prepareSubgraphDatabase(
+    { name: 'catalog', migrationsFolder },
+    url,
+    logger,
+  );
   database = connectDatabase(url, tables, { poolSize: 2 });
 });
 
@@ -37,7 +41,10 @@ afterEach(async () => {
 });
 
 function importFixture() {
-  return importCatalogFile(database.db, fixturePath, { currency: 'USD', logger });
+  return importCatalogFile(database.db, fixturePath, {
+    currency: 'USD',
+    logger,
+  });
 }
 
 async function productByHandle(handle: string) {
@@ -76,7 +83,8 @@ describe('Shopify import', () => {
     expect(report.errors).toEqual([
       {
         line: 10,
-        message: 'Variant Price: "12,50" is not a decimal amount such as 42.00.',
+        message:
+          'Variant Price: "12,50" is not a decimal amount such as 42.00.',
       },
       {
         line: 14,
@@ -129,7 +137,9 @@ describe('Shopify import', () => {
     expect(await onHand(blackSmall!.id)).toBe(12);
     expect(greySmall!.compareAtAmount).toBeNull();
     expect(greySmall!.inventoryPolicy).toBe('CONTINUE');
-    expect(greySmall!.imageUrl).toBe('https://cdn.example.com/files/trail-hoodie-grey.jpg');
+    expect(greySmall!.imageUrl).toBe(
+      'https://cdn.example.com/files/trail-hoodie-grey.jpg',
+    );
     // Quantity 0 equals the absent stock row, so nothing is recorded.
     expect(await onHand(greySmall!.id)).toBeUndefined();
   });
@@ -147,7 +157,10 @@ describe('Shopify import', () => {
         url: 'https://cdn.example.com/files/trail-hoodie-grey.jpg',
         altText: 'Trail Hoodie in grey',
       },
-      { url: 'https://cdn.example.com/files/trail-hoodie-back.jpg', altText: 'Back view' },
+      {
+        url: 'https://cdn.example.com/files/trail-hoodie-back.jpg',
+        altText: 'Back view',
+      },
     ]);
   });
 
@@ -178,7 +191,9 @@ describe('Shopify import', () => {
 
   it('changes nothing on re-import', async () => {
     await importFixture();
-    const [eventsBefore] = await database.db.select({ value: count() }).from(tables.outboxEvents);
+    const [eventsBefore] = await database.db
+      .select({ value: count() })
+      .from(tables.outboxEvents);
     const [adjustmentsBefore] = await database.db
       .select({ value: count() })
       .from(tables.stockAdjustments);
@@ -188,7 +203,9 @@ describe('Shopify import', () => {
     expect(report.products).toEqual({ created: 0, updated: 0, unchanged: 4 });
     expect(report.variants).toEqual({ created: 0, updated: 0, unchanged: 8 });
     expect(report.stockAdjustments).toBe(0);
-    const [eventsAfter] = await database.db.select({ value: count() }).from(tables.outboxEvents);
+    const [eventsAfter] = await database.db
+      .select({ value: count() })
+      .from(tables.outboxEvents);
     const [adjustmentsAfter] = await database.db
       .select({ value: count() })
       .from(tables.stockAdjustments);
@@ -208,14 +225,47 @@ describe('Shopify import', () => {
         note: tables.stockAdjustments.note,
       })
       .from(tables.stockAdjustments)
-      .innerJoin(tables.variants, eq(tables.variants.id, tables.stockAdjustments.variantId))
+      .innerJoin(
+        tables.variants,
+        eq(tables.variants.id, tables.stockAdjustments.variantId),
+      )
       .orderBy(asc(tables.variants.sku));
     expect(adjustments).toEqual([
-      { sku: 'BEANIE-NAVY', delta: 2, quantityAfter: 2, reason: 'IMPORT', note: 'Catalog import of shopify-products.csv, line 12' },
-      { sku: 'BEANIE-RED', delta: 5, quantityAfter: 5, reason: 'IMPORT', note: 'Catalog import of shopify-products.csv, line 11' },
-      { sku: 'TH-BLK-M', delta: 8, quantityAfter: 8, reason: 'IMPORT', note: 'Catalog import of shopify-products.csv, line 4' },
-      { sku: 'TH-BLK-S', delta: 12, quantityAfter: 12, reason: 'IMPORT', note: 'Catalog import of shopify-products.csv, line 2' },
-      { sku: 'TH-GRY-M', delta: 3, quantityAfter: 3, reason: 'IMPORT', note: 'Catalog import of shopify-products.csv, line 6' },
+      {
+        sku: 'BEANIE-NAVY',
+        delta: 2,
+        quantityAfter: 2,
+        reason: 'IMPORT',
+        note: 'Catalog import of shopify-products.csv, line 12',
+      },
+      {
+        sku: 'BEANIE-RED',
+        delta: 5,
+        quantityAfter: 5,
+        reason: 'IMPORT',
+        note: 'Catalog import of shopify-products.csv, line 11',
+      },
+      {
+        sku: 'TH-BLK-M',
+        delta: 8,
+        quantityAfter: 8,
+        reason: 'IMPORT',
+        note: 'Catalog import of shopify-products.csv, line 4',
+      },
+      {
+        sku: 'TH-BLK-S',
+        delta: 12,
+        quantityAfter: 12,
+        reason: 'IMPORT',
+        note: 'Catalog import of shopify-products.csv, line 2',
+      },
+      {
+        sku: 'TH-GRY-M',
+        delta: 3,
+        quantityAfter: 3,
+        reason: 'IMPORT',
+        note: 'Catalog import of shopify-products.csv, line 6',
+      },
     ]);
     const stockEvents = await database.db
       .select()

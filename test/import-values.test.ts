@@ -3,8 +3,11 @@ import {
   normaliseCategoryPath,
   slugify,
   variantTitle,
-} from '../subgraphs/catalog/import/catalog-values.js';
-import { ImportFileError, parseCsv } from '../subgraphs/catalog/import/csv-table.js';
+} from '../subgraphs/catalog/services/catalog-values.js';
+import {
+  ImportFileError,
+  parseCsv,
+} from '../subgraphs/catalog/import/csv-table.js';
 import {
   formatExactDecimal,
   formatStoredDecimal,
@@ -49,9 +52,15 @@ describe('exact decimals', () => {
   });
 
   it('converts units without rounding', () => {
-    expect(formatExactDecimal(shiftDecimal(decimal('1.25'), 2), 4)).toBe('125.0000');
-    expect(formatExactDecimal(shiftDecimal(decimal('12.345'), -1), 4)).toBe('1.2345');
-    expect(formatExactDecimal(multiplyDecimal(decimal('0.5'), 36n), 4)).toBe('18.0000');
+    expect(formatExactDecimal(shiftDecimal(decimal('1.25'), 2), 4)).toBe(
+      '125.0000',
+    );
+    expect(formatExactDecimal(shiftDecimal(decimal('12.345'), -1), 4)).toBe(
+      '1.2345',
+    );
+    expect(formatExactDecimal(multiplyDecimal(decimal('0.5'), 36n), 4)).toBe(
+      '18.0000',
+    );
   });
 
   it('rejects values the column cannot hold', () => {
@@ -74,7 +83,9 @@ describe('catalog values', () => {
   });
 
   it('normalises category paths', () => {
-    expect(normaliseCategoryPath(' Clothing >Hoodies ')).toBe('Clothing > Hoodies');
+    expect(normaliseCategoryPath(' Clothing >Hoodies ')).toBe(
+      'Clothing > Hoodies',
+    );
     expect(normaliseCategoryPath('A >> B')).toBe('A > B');
     expect(normaliseCategoryPath('')).toBe('');
   });
@@ -117,7 +128,11 @@ describe('WooCommerce cells', () => {
   });
 
   it('reads units from the header', () => {
-    const columns = findWooMeasureColumns(['Weight (oz)', 'Length (m)', 'Width (m)']);
+    const columns = findWooMeasureColumns([
+      'Weight (oz)',
+      'Length (m)',
+      'Width (m)',
+    ]);
     expect(columns.weight?.unit?.unit).toBe('OUNCES');
     expect(columns.length?.unit?.unit).toBe('CENTIMETERS');
     expect(columns.height).toBeNull();
@@ -278,11 +293,16 @@ describe('WooCommerce drafts', () => {
       },
     ]);
 
-    expect(result.drafts[0]!.fields.options[0]!.values).toEqual(['Red', 'Blue', 'Green']);
+    expect(result.drafts[0]!.fields.options[0]!.values).toEqual([
+      'Red',
+      'Blue',
+      'Green',
+    ]);
     expect(result.warnings).toEqual([
       {
         line: 3,
-        message: 'Attribute "Color": "Green" is not among the parent\'s values, so it was added to them.',
+        message:
+          'Attribute "Color": "Green" is not among the parent\'s values, so it was added to them.',
       },
     ]);
   });
@@ -333,13 +353,28 @@ describe('WooCommerce drafts', () => {
 
   it('rejects a repeated SKU', () => {
     const result = read([
-      { ID: '5', Type: 'simple', SKU: 'mug', Name: 'Mug', 'Regular price': '8' },
-      { ID: '6', Type: 'simple', SKU: 'mug', Name: 'Mug copy', 'Regular price': '9' },
+      {
+        ID: '5',
+        Type: 'simple',
+        SKU: 'mug',
+        Name: 'Mug',
+        'Regular price': '8',
+      },
+      {
+        ID: '6',
+        Type: 'simple',
+        SKU: 'mug',
+        Name: 'Mug copy',
+        'Regular price': '9',
+      },
     ]);
 
     expect(result.drafts).toHaveLength(1);
     expect(result.errors).toEqual([
-      { line: 3, message: 'SKU "mug" is also on line 2; each product needs its own.' },
+      {
+        line: 3,
+        message: 'SKU "mug" is also on line 2; each product needs its own.',
+      },
     ]);
   });
 
@@ -374,7 +409,14 @@ describe('Shopify drafts', () => {
 
   it('unpublished active is a draft', () => {
     const result = read([
-      { Handle: 'cap', Title: 'Cap', Published: 'FALSE', Status: 'active', 'Variant SKU': 'CAP', 'Variant Price': '5' },
+      {
+        Handle: 'cap',
+        Title: 'Cap',
+        Published: 'FALSE',
+        Status: 'active',
+        'Variant SKU': 'CAP',
+        'Variant Price': '5',
+      },
     ]);
 
     expect(result.drafts[0]!.fields.status).toBe('DRAFT');
@@ -382,18 +424,35 @@ describe('Shopify drafts', () => {
 
   it('gives a SKU-less variant a SKU', () => {
     const result = read([
-      { Handle: 'cap', Title: 'Cap', Status: 'active', 'Option1 Name': 'Color', 'Option1 Value': 'Dark Red', 'Variant Price': '5' },
+      {
+        Handle: 'cap',
+        Title: 'Cap',
+        Status: 'active',
+        'Option1 Name': 'Color',
+        'Option1 Value': 'Dark Red',
+        'Variant Price': '5',
+      },
     ]);
 
     expect(result.drafts[0]!.variants[0]!.fields.sku).toBe('cap-dark-red');
     expect(result.warnings).toEqual([
-      { line: 2, message: 'Variant SKU is empty, so the variant was given the SKU "cap-dark-red".' },
+      {
+        line: 2,
+        message:
+          'Variant SKU is empty, so the variant was given the SKU "cap-dark-red".',
+      },
     ]);
   });
 
   it('requires a value for each option', () => {
     const result = read([
-      { Handle: 'cap', Title: 'Cap', 'Option1 Name': 'Color', 'Option1 Value': 'Red', 'Variant SKU': 'CAP-R' },
+      {
+        Handle: 'cap',
+        Title: 'Cap',
+        'Option1 Name': 'Color',
+        'Option1 Value': 'Red',
+        'Variant SKU': 'CAP-R',
+      },
       { Handle: 'cap', 'Variant SKU': 'CAP-X', 'Variant Price': '5' },
     ]);
 
@@ -412,7 +471,11 @@ describe('Shopify drafts', () => {
     const result = read([{ Title: 'Orphan', 'Variant SKU': 'ORPHAN' }]);
 
     expect(result.errors).toEqual([
-      { line: 2, message: 'Handle is missing; every row names the handle of its product.' },
+      {
+        line: 2,
+        message:
+          'Handle is missing; every row names the handle of its product.',
+      },
     ]);
   });
 });

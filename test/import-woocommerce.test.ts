@@ -31,7 +31,11 @@ let database: DatabaseHandle<typeof tables>;
 beforeEach(async () => {
   config = createTestConfig();
   const url = serviceDatabaseUrl(config, 'catalog');
-  await prepareSubgraphDatabase({ name: 'catalog', migrationsFolder }, url, logger);
+  await prepareSubgraphDatabase(
+    { name: 'catalog', migrationsFolder },
+    url,
+    logger,
+  );
   database = connectDatabase(url, tables, { poolSize: 2 });
 });
 
@@ -60,7 +64,9 @@ async function variantBySku(sku: string) {
   return variant!;
 }
 
-async function countRows(table: typeof tables.outboxEvents | typeof tables.stockAdjustments) {
+async function countRows(
+  table: typeof tables.outboxEvents | typeof tables.stockAdjustments,
+) {
   const [row] = await database.db.select({ value: count() }).from(table);
   return row!.value;
 }
@@ -296,7 +302,9 @@ describe('WooCommerce re-import', () => {
     await importFile(samplePath);
     const hoodieBefore = await productBySku('woo-hoodie');
     const redBefore = await variantBySku('woo-hoodie-red');
-    const productCount = await database.db.select({ value: count() }).from(tables.products);
+    const productCount = await database.db
+      .select({ value: count() })
+      .from(tables.products);
 
     const changedPath = path.join(folder, 'changed.csv');
     writeFileSync(
@@ -327,9 +335,9 @@ describe('WooCommerce re-import', () => {
     expect(redAfter.id).toBe(redBefore.id);
     expect(redAfter.priceAmount).toBe(3950);
     expect(redAfter.compareAtAmount).toBe(4500);
-    expect(await database.db.select({ value: count() }).from(tables.products)).toEqual(
-      productCount,
-    );
+    expect(
+      await database.db.select({ value: count() }).from(tables.products),
+    ).toEqual(productCount);
 
     const [event] = await database.db
       .select()
@@ -346,7 +354,9 @@ describe('WooCommerce re-import', () => {
   it('leaves products missing from the file', async () => {
     await importFile(samplePath);
     const lines = readFileSync(samplePath, 'utf8').split('\n');
-    const withoutBelt = lines.filter((line) => !line.startsWith('58,simple,woo-belt,'));
+    const withoutBelt = lines.filter(
+      (line) => !line.startsWith('58,simple,woo-belt,'),
+    );
     expect(withoutBelt).toHaveLength(lines.length - 1);
     const partialPath = path.join(folder, 'partial.csv');
     writeFileSync(partialPath, withoutBelt.join('\n'));
@@ -383,7 +393,11 @@ describe('WooCommerce re-import', () => {
   });
 });
 
-function replaceOnce(text: string, search: string, replacement: string): string {
+function replaceOnce(
+  text: string,
+  search: string,
+  replacement: string,
+): string {
   const index = text.indexOf(search);
   if (index === -1 || text.indexOf(search, index + 1) !== -1) {
     throw new Error(`Expected exactly one "${search}" in the sample file.`);

@@ -64,7 +64,9 @@ const PAGE = `query ($first: Int!) {
   }
 }`;
 
-async function countStatements(first: number): Promise<Record<ServiceName, number>> {
+async function countStatements(
+  first: number,
+): Promise<Record<ServiceName, number>> {
   for (const name of SERVICE_NAMES) {
     stack.subgraphs[name].database.queries.reset();
     stack.subgraphs[name].database.queries.recording = true;
@@ -78,11 +80,20 @@ async function countStatements(first: number): Promise<Record<ServiceName, numbe
   }
   if (process.env.PRINT_SQL) {
     for (const name of SERVICE_NAMES) {
-      console.log(name, first, stack.subgraphs[name].database.queries.statements.map((text) => text.replace(/\s+/g, ' ').slice(0, 140)));
+      console.log(
+        name,
+        first,
+        stack.subgraphs[name].database.queries.statements.map((text) =>
+          text.replace(/\s+/g, ' ').slice(0, 140),
+        ),
+      );
     }
   }
   return Object.fromEntries(
-    SERVICE_NAMES.map((name) => [name, stack.subgraphs[name].database.queries.count]),
+    SERVICE_NAMES.map((name) => [
+      name,
+      stack.subgraphs[name].database.queries.count,
+    ]),
   ) as Record<ServiceName, number>;
 }
 

@@ -1,5 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,10 +60,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(
+  predicate: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -94,20 +105,29 @@ describe('npm start', () => {
 
     // Its own process group, so the SIGINT below reaches every process of
     // the group as a terminal's Ctrl-C would.
-    child = spawn('npm', ['start'], { env: environment, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('npm', ['start'], {
+      env: environment,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
     const exited = new Promise<string>((resolve) =>
-      child!.once('exit', (code, signal) => resolve(`code ${code}, signal ${signal}`)),
+      child!.once('exit', (code, signal) =>
+        resolve(`code ${code}, signal ${signal}`),
+      ),
     );
 
     await waitFor(
-      () => output.includes('Press Ctrl-C to stop.') || child!.exitCode !== null,
+      () =>
+        output.includes('Press Ctrl-C to stop.') || child!.exitCode !== null,
       150_000,
       `npm start to print its URLs; output so far:\n${output}`,
     );
-    expect(output).toContain(`gateway      http://127.0.0.1:${ports[1]}/graphql`);
+    expect(output).toContain(
+      `gateway      http://127.0.0.1:${ports[1]}/graphql`,
+    );
 
     const result = await postGraphQL<any>(
       `http://127.0.0.1:${ports[1]}/graphql`,
@@ -117,7 +137,10 @@ describe('npm start', () => {
          } }`,
     );
     expect(result.errors).toBeUndefined();
-    expect(result.data.variant.price).toEqual({ amount: '42.00', currencyCode: 'USD' });
+    expect(result.data.variant.price).toEqual({
+      amount: '42.00',
+      currencyCode: 'USD',
+    });
     expect(result.data.variant.compareAtPrice).toEqual({ amount: '45.00' });
     expect(result.data.variant.product.title).toBe('Hoodie');
     expect(result.data.variant.product.listings.length).toBeGreaterThan(0);
@@ -129,12 +152,18 @@ describe('npm start', () => {
     process.kill(-child.pid!, 'SIGINT');
     const exit = await Promise.race([
       exited,
-      new Promise<string>((resolve) => setTimeout(() => resolve('timed out'), 60_000)),
+      new Promise<string>((resolve) =>
+        setTimeout(() => resolve('timed out'), 60_000),
+      ),
     ]);
     // npm itself ends by the SIGINT it received, as it does in a terminal;
     // the supervisor's own clean exit shows in its last output line.
     expect(exit).toMatch(/^code 0|signal SIGINT$/);
-    await waitFor(() => started.every((pid) => !isAlive(pid)), 10_000, 'every started process to end');
+    await waitFor(
+      () => started.every((pid) => !isAlive(pid)),
+      10_000,
+      'every started process to end',
+    );
     expect(started.filter(isAlive)).toEqual([]);
     expect(output).toContain('All services stopped.');
   }, 240_000);

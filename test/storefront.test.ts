@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../platform/logger.js';
-import { importSampleCatalogIfEmpty, seedDemoListingsAt } from '../scripts/sample-data.js';
+import {
+  importSampleCatalogIfEmpty,
+  seedDemoListingsAt,
+} from '../scripts/sample-data.js';
 import { serviceDatabaseUrl } from '../platform/database.js';
 import { startTestStack, type TestStack } from './support/stack.js';
 
@@ -9,8 +12,16 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack();
   const logger = createLogger('test', stack.config.LOG_LEVEL);
-  await importSampleCatalogIfEmpty(stack.config, serviceDatabaseUrl(stack.config, 'catalog'), logger);
-  await seedDemoListingsAt(serviceDatabaseUrl(stack.config, 'marketplace'), stack.subgraphs.catalog.url, logger);
+  await importSampleCatalogIfEmpty(
+    stack.config,
+    serviceDatabaseUrl(stack.config, 'catalog'),
+    logger,
+  );
+  await seedDemoListingsAt(
+    serviceDatabaseUrl(stack.config, 'marketplace'),
+    stack.subgraphs.catalog.url,
+    logger,
+  );
 });
 
 afterAll(async () => {
@@ -73,13 +84,22 @@ describe('storefront through the gateway', () => {
     } }`);
     expect(result.errors).toBeUndefined();
     const nodes = result.data!.products.nodes;
-    expect(nodes.map((node: any) => node.title).sort()).toEqual([...LISTED_SAMPLE_TITLES].sort());
-    expect(new Set(nodes.map((node: any) => node.status))).toEqual(new Set(['ACTIVE']));
-    expect(result.data!.products.pageInfo).toEqual({ hasNextPage: false, hasPreviousPage: false });
+    expect(nodes.map((node: any) => node.title).sort()).toEqual(
+      [...LISTED_SAMPLE_TITLES].sort(),
+    );
+    expect(new Set(nodes.map((node: any) => node.status))).toEqual(
+      new Set(['ACTIVE']),
+    );
+    expect(result.data!.products.pageInfo).toEqual({
+      hasNextPage: false,
+      hasPreviousPage: false,
+    });
   });
 
   it('pages through products with cursors', async () => {
-    const first = await stack.query(`{ products(first: 5) { nodes { title } pageInfo { hasNextPage endCursor } } }`);
+    const first = await stack.query(
+      `{ products(first: 5) { nodes { title } pageInfo { hasNextPage endCursor } } }`,
+    );
     const page1 = first.data!.products;
     expect(page1.nodes).toHaveLength(5);
     expect(page1.pageInfo.hasNextPage).toBe(true);
@@ -89,21 +109,28 @@ describe('storefront through the gateway', () => {
     );
     const page2 = second.data!.products;
     expect(page2.nodes).toHaveLength(LISTED_SAMPLE_TITLES.length - 5);
-    expect(page2.pageInfo).toEqual({ hasNextPage: false, hasPreviousPage: true });
+    expect(page2.pageInfo).toEqual({
+      hasNextPage: false,
+      hasPreviousPage: true,
+    });
     const all = [...page1.nodes, ...page2.nodes].map((node: any) => node.title);
     expect(new Set(all).size).toBe(LISTED_SAMPLE_TITLES.length);
   });
 
   it('filters by category path and its subcategories', async () => {
-    const hoodies = await stack.query(`{ products(first: 50, filter: { category: "Clothing > Hoodies" }) { nodes { title } } }`);
-    expect(hoodies.data!.products.nodes.map((node: any) => node.title).sort()).toEqual([
-      'Hoodie',
-      'Hoodie with Logo',
-      'Hoodie with Zipper',
-    ]);
-    const clothing = await stack.query(`{ products(first: 50, filter: { category: "clothing" }) { nodes { title } } }`);
+    const hoodies = await stack.query(
+      `{ products(first: 50, filter: { category: "Clothing > Hoodies" }) { nodes { title } } }`,
+    );
+    expect(
+      hoodies.data!.products.nodes.map((node: any) => node.title).sort(),
+    ).toEqual(['Hoodie', 'Hoodie with Logo', 'Hoodie with Zipper']);
+    const clothing = await stack.query(
+      `{ products(first: 50, filter: { category: "clothing" }) { nodes { title } } }`,
+    );
     expect(clothing.data!.products.nodes).toHaveLength(14);
-    const music = await stack.query(`{ products(first: 50, filter: { category: "Music" }) { nodes { title categories } } }`);
+    const music = await stack.query(
+      `{ products(first: 50, filter: { category: "Music" }) { nodes { title categories } } }`,
+    );
     expect(music.data!.products.nodes).toEqual([
       { title: 'Album', categories: ['Music'] },
       { title: 'Single', categories: ['Music'] },
@@ -111,24 +138,39 @@ describe('storefront through the gateway', () => {
   });
 
   it('searches titles, descriptions and SKUs', async () => {
-    const result = await stack.query(`{ products(first: 50, filter: { search: "hoodie logo" }) { nodes { title } } }`);
-    expect(result.data!.products.nodes.map((node: any) => node.title).sort()).toEqual(['Hoodie', 'Hoodie with Logo']);
-    const bySku = await stack.query(`{ products(first: 50, filter: { search: "woo-vneck-tee-green" }) { nodes { title } } }`);
-    expect(bySku.data!.products.nodes).toEqual([{ title: 'Awesome V-Neck T-Shirt' }]);
+    const result = await stack.query(
+      `{ products(first: 50, filter: { search: "hoodie logo" }) { nodes { title } } }`,
+    );
+    expect(
+      result.data!.products.nodes.map((node: any) => node.title).sort(),
+    ).toEqual(['Hoodie', 'Hoodie with Logo']);
+    const bySku = await stack.query(
+      `{ products(first: 50, filter: { search: "woo-vneck-tee-green" }) { nodes { title } } }`,
+    );
+    expect(bySku.data!.products.nodes).toEqual([
+      { title: 'Awesome V-Neck T-Shirt' },
+    ]);
   });
 
   it('filters on availability for sale', async () => {
-    const available = await stack.query(`{ products(first: 50, filter: { availableForSale: true }) { nodes { title availableForSale } } }`);
-    const titles = available.data!.products.nodes.map((node: any) => node.title);
+    const available = await stack.query(
+      `{ products(first: 50, filter: { availableForSale: true }) { nodes { title availableForSale } } }`,
+    );
+    const titles = available.data!.products.nodes.map(
+      (node: any) => node.title,
+    );
     expect(titles).not.toContain('WordPress Pennant');
     expect(titles).toContain('Logo Collection');
     expect(titles).toHaveLength(LISTED_SAMPLE_TITLES.length - 1);
-    const unavailable = await stack.query(`{ products(first: 50, filter: { availableForSale: false }) { nodes { title availableForSale externalUrl } } }`);
+    const unavailable = await stack.query(
+      `{ products(first: 50, filter: { availableForSale: false }) { nodes { title availableForSale externalUrl } } }`,
+    );
     expect(unavailable.data!.products.nodes).toEqual([
       {
         title: 'WordPress Pennant',
         availableForSale: false,
-        externalUrl: 'https://mercantile.wordpress.org/product/wordpress-pennant/',
+        externalUrl:
+          'https://mercantile.wordpress.org/product/wordpress-pennant/',
       },
     ]);
   });
@@ -138,7 +180,10 @@ describe('storefront through the gateway', () => {
       variant(sku: "woo-hoodie-with-pocket") { product { title listed handle } }
       products(first: 50, filter: { search: "pocket" }) { nodes { title } }
     }`);
-    expect(result.data!.variant.product).toMatchObject({ title: 'Hoodie with Pocket', listed: false });
+    expect(result.data!.variant.product).toMatchObject({
+      title: 'Hoodie with Pocket',
+      listed: false,
+    });
     expect(result.data!.products.nodes).toEqual([]);
     const byHandle = await stack.query(
       `query ($handle: String) { product(handle: $handle) { title } }`,
@@ -158,15 +203,23 @@ describe('storefront through the gateway', () => {
     expect(result.errors).toBeUndefined();
     const product = result.data!.product;
     expect(product.title).toBe('Hoodie');
-    const red = product.variants.find((variant: any) => variant.sku === 'woo-hoodie-red');
+    const red = product.variants.find(
+      (variant: any) => variant.sku === 'woo-hoodie-red',
+    );
     expect(red.listings).toEqual([
-      { status: 'ACTIVE', price: { amount: '42.00' }, marketplace: { name: 'Sandbox marketplace', kind: 'SANDBOX' } },
+      {
+        status: 'ACTIVE',
+        price: { amount: '42.00' },
+        marketplace: { name: 'Sandbox marketplace', kind: 'SANDBOX' },
+      },
     ]);
     expect(product.listings).toHaveLength(product.variants.length);
   });
 
   it('rejects bad arguments with a coded error', async () => {
-    const result = await stack.query(`{ products(first: 1000) { nodes { id } } }`);
+    const result = await stack.query(
+      `{ products(first: 1000) { nodes { id } } }`,
+    );
     expect(result.errors).toEqual([
       expect.objectContaining({
         message: 'Invalid first: 1000. Use a whole number from 0 to 250.',
@@ -179,9 +232,13 @@ describe('storefront through the gateway', () => {
 describe('one subgraph down', () => {
   it('returns catalog data and an error naming marketplace', async () => {
     await stack.subgraphs.marketplace.close();
-    const result = await stack.query(`{ variant(sku: "woo-hoodie-red") { sku listings { status } } }`);
+    const result = await stack.query(
+      `{ variant(sku: "woo-hoodie-red") { sku listings { status } } }`,
+    );
     expect(result.status).toBe(200);
-    expect(result.data).toEqual({ variant: { sku: 'woo-hoodie-red', listings: null } });
+    expect(result.data).toEqual({
+      variant: { sku: 'woo-hoodie-red', listings: null },
+    });
     expect(result.errors).toHaveLength(1);
     expect(result.errors![0]!.extensions).toMatchObject({
       code: 'SUBGRAPH_UNAVAILABLE',

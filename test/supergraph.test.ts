@@ -122,12 +122,18 @@ describe('composeSupergraph', () => {
     expect(result.supergraphSdl).toBeUndefined();
     expect(result.errors).toHaveLength(1);
     const [error] = result.errors ?? [];
-    expect(error).toMatch(/^KEY_INVALID_FIELDS: \[orders\] On type "Product", for @key\(fields: "sku"\)/);
-    expect(error).toContain(`\n  at ${path.join(schemaFolder, 'orders.graphql')}:3:14`);
+    expect(error).toMatch(
+      /^KEY_INVALID_FIELDS: \[orders\] On type "Product", for @key\(fields: "sku"\)/,
+    );
+    expect(error).toContain(
+      `\n  at ${path.join(schemaFolder, 'orders.graphql')}:3:14`,
+    );
   });
 
   test('reports a syntax error with its location', async () => {
-    const schemaFolder = writeSchemaFolder({ shipments: 'type Query {\n  shipment: \n' });
+    const schemaFolder = writeSchemaFolder({
+      shipments: 'type Query {\n  shipment: \n',
+    });
 
     const result = await composeSupergraph({ schemaFolder });
 
@@ -155,7 +161,9 @@ describe('composeSupergraph', () => {
     expect(failure?.stderr).toContain(
       `KEY_INVALID_FIELDS: [orders] On type "Product", for @key(fields: "sku")`,
     );
-    expect(failure?.stderr).toContain(`  at ${path.join(schemaFolder, 'orders.graphql')}:3:14`);
+    expect(failure?.stderr).toContain(
+      `  at ${path.join(schemaFolder, 'orders.graphql')}:3:14`,
+    );
     expect(failure?.stderr).toContain(`${output} was not changed.`);
     expect(readFileSync(output, 'utf8')).toBe('previous supergraph\n');
   });

@@ -88,16 +88,15 @@ export function createLoaders(db: CatalogDatabase, _config: Config) {
       ),
   );
 
-  const locationById = new DataLoader<string, LocationRow | null>(
-    async (ids) =>
-      byKey(
-        ids,
-        await db
-          .select()
-          .from(tables.locations)
-          .where(inArray(tables.locations.id, [...ids])),
-        (row) => row.id,
-      ),
+  const locationById = new DataLoader<string, LocationRow | null>(async (ids) =>
+    byKey(
+      ids,
+      await db
+        .select()
+        .from(tables.locations)
+        .where(inArray(tables.locations.id, [...ids])),
+      (row) => row.id,
+    ),
   );
 
   const groupMemberIdsByGroupId = new DataLoader<string, string[]>(

@@ -16,7 +16,11 @@ import {
   updateProduct,
   updateVariant,
 } from './services/products.js';
-import { adjustStock, setStock, type StockResult } from './services/stock-admin.js';
+import {
+  adjustStock,
+  setStock,
+  type StockResult,
+} from './services/stock-admin.js';
 import { listProducts } from './services/storefront.js';
 
 /** Storefront lookups see active products only, listed or not. */
@@ -24,20 +28,31 @@ function visibleToStorefront(product: ProductRow | null): ProductRow | null {
   return product?.status === 'ACTIVE' ? product : null;
 }
 
-async function loadVariantProduct(loaders: Loaders, variant: VariantRow): Promise<ProductRow> {
+async function loadVariantProduct(
+  loaders: Loaders,
+  variant: VariantRow,
+): Promise<ProductRow> {
   const product = await loaders.productById.load(variant.productId);
-  if (!product) throw new Error(`Variant ${variant.id} has no product ${variant.productId}.`);
+  if (!product)
+    throw new Error(
+      `Variant ${variant.id} has no product ${variant.productId}.`,
+    );
   return product;
 }
 
-async function isProductAvailable(loaders: Loaders, product: ProductRow): Promise<boolean> {
+async function isProductAvailable(
+  loaders: Loaders,
+  product: ProductRow,
+): Promise<boolean> {
   if (product.status !== 'ACTIVE') return false;
   if (product.productType === 'GROUPED') {
     const memberIds = await loaders.groupMemberIdsByGroupId.load(product.id);
     const members = await loaders.productById.loadMany(memberIds);
     const checks = await Promise.all(
       members.map((member) =>
-        member && !(member instanceof Error) && member.productType === 'STANDARD'
+        member &&
+        !(member instanceof Error) &&
+        member.productType === 'STANDARD'
           ? isProductAvailable(loaders, member)
           : false,
       ),
@@ -45,10 +60,15 @@ async function isProductAvailable(loaders: Loaders, product: ProductRow): Promis
     return checks.some(Boolean);
   }
   const variants = await loaders.variantsByProductId.load(product.id);
-  const levels = await loaders.stockLevelsByVariantId.loadMany(variants.map((variant) => variant.id));
+  const levels = await loaders.stockLevelsByVariantId.loadMany(
+    variants.map((variant) => variant.id),
+  );
   return variants.some((variant, index) => {
     const variantLevels = levels[index];
-    return !(variantLevels instanceof Error) && isVariantAvailable(product, variant, variantLevels ?? []);
+    return (
+      !(variantLevels instanceof Error) &&
+      isVariantAvailable(product, variant, variantLevels ?? [])
+    );
   });
 }
 
@@ -62,10 +82,16 @@ function stockPayload(result: StockResult) {
   };
 }
 
-function requireOneKey(name: string, args: Record<string, unknown>, keys: string[]): void {
+function requireOneKey(
+  name: string,
+  args: Record<string, unknown>,
+  keys: string[],
+): void {
   const given = keys.filter((key) => args[key] != null);
   if (given.length !== 1) {
-    throw badUserInput(`${name} takes exactly one of ${keys.join(', ')}; got ${given.length}.`);
+    throw badUserInput(
+      `${name} takes exactly one of ${keys.join(', ')}; got ${given.length}.`,
+    );
   }
 }
 
@@ -73,15 +99,20 @@ export const resolvers: Resolvers = {
   Query: {
     products: async (_parent, args, { db, loaders }) => {
       const connection = await listProducts(db, args);
-      for (const product of connection.nodes) loaders.productById.prime(product.id, product);
+      for (const product of connection.nodes)
+        loaders.productById.prime(product.id, product);
       return connection;
     },
     product: async (_parent, args, { loaders }) => {
       requireOneKey('product', args, ['handle', 'id']);
       if (args.id != null) {
-        return isUuid(args.id) ? visibleToStorefront(await loaders.productById.load(args.id)) : null;
+        return isUuid(args.id)
+          ? visibleToStorefront(await loaders.productById.load(args.id))
+          : null;
       }
-      return visibleToStorefront(await loaders.productByHandle.load(args.handle!));
+      return visibleToStorefront(
+        await loaders.productByHandle.load(args.handle!),
+      );
     },
     variant: async (_parent, args, { loaders }) => {
       requireOneKey('variant', args, ['sku', 'id']);
@@ -100,12 +131,17 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    productCreate: (_parent, { input }, { db, config }) => createProduct(db, config, input),
+    productCreate: (_parent, { input }, { db, config }) =>
+      createProduct(db, config, input),
     productUpdate: (_parent, { input }, { db }) => updateProduct(db, input),
-    variantCreate: (_parent, { input }, { db, config }) => createVariant(db, config, input),
-    variantUpdate: (_parent, { input }, { db, config }) => updateVariant(db, config, input),
-    stockSet: async (_parent, { input }, { db }) => stockPayload(await setStock(db, input)),
-    stockAdjust: async (_parent, { input }, { db }) => stockPayload(await adjustStock(db, input)),
+    variantCreate: (_parent, { input }, { db, config }) =>
+      createVariant(db, config, input),
+    variantUpdate: (_parent, { input }, { db, config }) =>
+      updateVariant(db, config, input),
+    stockSet: async (_parent, { input }, { db }) =>
+      stockPayload(await setStock(db, input)),
+    stockAdjust: async (_parent, { input }, { db }) =>
+      stockPayload(await adjustStock(db, input)),
   },
 
   Product: {
@@ -115,7 +151,8 @@ export const resolvers: Resolvers = {
       isUuid(reference.id) ? loaders.productById.load(reference.id) : null,
     createdAt: (product) => product.createdAt.toISOString(),
     updatedAt: (product) => product.updatedAt.toISOString(),
-    variants: (product, _args, { loaders }) => loaders.variantsByProductId.load(product.id),
+    variants: (product, _args, { loaders }) =>
+      loaders.variantsByProductId.load(product.id),
     images: (product) => product.images,
     options: (product) => product.options,
     groupedProducts: async (product, _args, { loaders }) => {
@@ -124,13 +161,15 @@ export const resolvers: Resolvers = {
       const members = await loaders.productById.loadMany(ids);
       return members.filter(
         (member): member is ProductRow =>
-          member !== null && !(member instanceof Error) && member.status === 'ACTIVE',
+          member !== null &&
+          !(member instanceof Error) &&
+          member.status === 'ACTIVE',
       );
     },
     priceRange: async (product, _args, { loaders }) => {
-      const prices = (await loaders.variantsByProductId.load(product.id)).filter(
-        (variant) => variant.priceAmount !== null,
-      );
+      const prices = (
+        await loaders.variantsByProductId.load(product.id)
+      ).filter((variant) => variant.priceAmount !== null);
       if (prices.length === 0) return null;
       const sorted = prices.sort((a, b) => a.priceAmount! - b.priceAmount!);
       const cheapest = sorted[0]!;
@@ -140,28 +179,39 @@ export const resolvers: Resolvers = {
         maxVariantPrice: toMoney(dearest.priceAmount!, dearest.currencyCode),
       };
     },
-    availableForSale: (product, _args, { loaders }) => isProductAvailable(loaders, product),
+    availableForSale: (product, _args, { loaders }) =>
+      isProductAvailable(loaders, product),
   },
 
   Variant: {
     __resolveReference: (reference, { loaders }) => {
       if ('id' in reference && reference.id != null) {
-        return isUuid(reference.id) ? loaders.variantById.load(reference.id) : null;
+        return isUuid(reference.id)
+          ? loaders.variantById.load(reference.id)
+          : null;
       }
       return loaders.variantBySku.load((reference as { sku: string }).sku);
     },
-    product: (variant, _args, { loaders }) => loadVariantProduct(loaders, variant),
+    product: (variant, _args, { loaders }) =>
+      loadVariantProduct(loaders, variant),
     price: (variant) =>
-      variant.priceAmount === null ? null : toMoney(variant.priceAmount, variant.currencyCode),
+      variant.priceAmount === null
+        ? null
+        : toMoney(variant.priceAmount, variant.currencyCode),
     compareAtPrice: (variant) =>
-      variant.compareAtAmount === null ? null : toMoney(variant.compareAtAmount, variant.currencyCode),
+      variant.compareAtAmount === null
+        ? null
+        : toMoney(variant.compareAtAmount, variant.currencyCode),
     availableForSale: async (variant, _args, { loaders }) => {
       const product = await loadVariantProduct(loaders, variant);
       const levels = await loaders.stockLevelsByVariantId.load(variant.id);
       return isVariantAvailable(product, variant, levels);
     },
     quantityAvailable: async (variant, _args, { loaders }) =>
-      quantityAvailable(variant, await loaders.stockLevelsByVariantId.load(variant.id)),
+      quantityAvailable(
+        variant,
+        await loaders.stockLevelsByVariantId.load(variant.id),
+      ),
     selectedOptions: (variant) => variant.selectedOptions,
     weight: (variant) =>
       variant.weightValue !== null && variant.weightUnit !== null
@@ -171,19 +221,26 @@ export const resolvers: Resolvers = {
       variant.dimensionUnit === null
         ? null
         : {
-            length: variant.length === null ? null : trimDecimal(variant.length),
+            length:
+              variant.length === null ? null : trimDecimal(variant.length),
             width: variant.width === null ? null : trimDecimal(variant.width),
-            height: variant.height === null ? null : trimDecimal(variant.height),
+            height:
+              variant.height === null ? null : trimDecimal(variant.height),
             unit: variant.dimensionUnit,
           },
-    image: (variant) => (variant.imageUrl ? { url: variant.imageUrl, altText: null } : null),
-    stockLevels: (variant, _args, { loaders }) => loaders.stockLevelsByVariantId.load(variant.id),
+    image: (variant) =>
+      variant.imageUrl ? { url: variant.imageUrl, altText: null } : null,
+    stockLevels: (variant, _args, { loaders }) =>
+      loaders.stockLevelsByVariantId.load(variant.id),
   },
 
   StockLevel: {
     location: async (level, _args, { loaders }) => {
       const location = await loaders.locationById.load(level.locationId);
-      if (!location) throw new Error(`Stock level refers to missing location ${level.locationId}.`);
+      if (!location)
+        throw new Error(
+          `Stock level refers to missing location ${level.locationId}.`,
+        );
       return location;
     },
     available: (level) => level.onHand - level.reserved,

@@ -124,7 +124,9 @@ export async function seedDemoListings(
   });
 
   if (created === null) {
-    logger.info('another process seeded the marketplace; demo listings skipped');
+    logger.info(
+      'another process seeded the marketplace; demo listings skipped',
+    );
     return { created: 0 };
   }
   logger.info({ listings: created }, 'demo marketplace listings created');
@@ -180,7 +182,10 @@ export function toDemoListing(
 
 /** Reads every variant of every catalog product, page by page. */
 export async function fetchCatalogVariants(
-  options: Pick<SeedDemoListingsOptions, 'catalogUrl' | 'timeoutMs' | 'pageSize'>,
+  options: Pick<
+    SeedDemoListingsOptions,
+    'catalogUrl' | 'timeoutMs' | 'pageSize'
+  >,
 ): Promise<CatalogVariant[]> {
   const variants: CatalogVariant[] = [];
   let after: string | null = null;
@@ -202,7 +207,10 @@ export async function fetchCatalogVariants(
 }
 
 async function fetchCatalogPage(
-  options: Pick<SeedDemoListingsOptions, 'catalogUrl' | 'timeoutMs' | 'pageSize'>,
+  options: Pick<
+    SeedDemoListingsOptions,
+    'catalogUrl' | 'timeoutMs' | 'pageSize'
+  >,
   after: string | null,
 ) {
   const response = await fetch(options.catalogUrl, {

@@ -27,16 +27,15 @@ export function createLoaders(db: OrdersDatabase, _config: Config) {
     ),
   );
 
-  const customerById = new DataLoader<string, CustomerRow | null>(
-    async (ids) =>
-      byKey(
-        ids,
-        await db
-          .select()
-          .from(tables.customers)
-          .where(inArray(tables.customers.id, ids.filter(isUuid))),
-        (row) => row.id,
-      ),
+  const customerById = new DataLoader<string, CustomerRow | null>(async (ids) =>
+    byKey(
+      ids,
+      await db
+        .select()
+        .from(tables.customers)
+        .where(inArray(tables.customers.id, ids.filter(isUuid))),
+      (row) => row.id,
+    ),
   );
 
   const linesByOrderId = new DataLoader<string, OrderLineRow[]>(

@@ -16,16 +16,15 @@ type ShipmentsDatabase = Database<typeof tables>;
  * uuid values.
  */
 export function createLoaders(db: ShipmentsDatabase, _config: Config) {
-  const shipmentById = new DataLoader<string, ShipmentRow | null>(
-    async (ids) =>
-      byKey(
-        ids,
-        await db
-          .select()
-          .from(tables.shipments)
-          .where(inArray(tables.shipments.id, ids.filter(isUuid))),
-        (row) => row.id,
-      ),
+  const shipmentById = new DataLoader<string, ShipmentRow | null>(async (ids) =>
+    byKey(
+      ids,
+      await db
+        .select()
+        .from(tables.shipments)
+        .where(inArray(tables.shipments.id, ids.filter(isUuid))),
+      (row) => row.id,
+    ),
   );
 
   const shipmentsByOrderId = new DataLoader<string, ShipmentRow[]>(
@@ -40,24 +39,25 @@ export function createLoaders(db: ShipmentsDatabase, _config: Config) {
     },
   );
 
-  const trackingEventsByShipmentId = new DataLoader<
-    string,
-    TrackingEventRow[]
-  >(async (shipmentIds) =>
-    groupByKey(
-      shipmentIds,
-      await db
-        .select()
-        .from(tables.trackingEvents)
-        .where(
-          inArray(tables.trackingEvents.shipmentId, shipmentIds.filter(isUuid)),
-        )
-        .orderBy(
-          asc(tables.trackingEvents.occurredAt),
-          asc(tables.trackingEvents.id),
-        ),
-      (row) => row.shipmentId,
-    ),
+  const trackingEventsByShipmentId = new DataLoader<string, TrackingEventRow[]>(
+    async (shipmentIds) =>
+      groupByKey(
+        shipmentIds,
+        await db
+          .select()
+          .from(tables.trackingEvents)
+          .where(
+            inArray(
+              tables.trackingEvents.shipmentId,
+              shipmentIds.filter(isUuid),
+            ),
+          )
+          .orderBy(
+            asc(tables.trackingEvents.occurredAt),
+            asc(tables.trackingEvents.id),
+          ),
+        (row) => row.shipmentId,
+      ),
   );
 
   return { shipmentById, shipmentsByOrderId, trackingEventsByShipmentId };

@@ -1,5 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { SERVICE_NAMES, type Config, type ServiceName } from '../../platform/config.js';
+import {
+  SERVICE_NAMES,
+  type Config,
+  type ServiceName,
+} from '../../platform/config.js';
 import { serviceDatabaseUrl } from '../../platform/database.js';
 import { createLogger } from '../../platform/logger.js';
 import {
@@ -17,7 +21,11 @@ export const committedSupergraphPath = fileURLToPath(
 export interface GraphQLResponse<TData = Record<string, any>> {
   status: number;
   data?: TData | null;
-  errors?: Array<{ message: string; path?: (string | number)[]; extensions?: Record<string, any> }>;
+  errors?: Array<{
+    message: string;
+    path?: (string | number)[];
+    extensions?: Record<string, any>;
+  }>;
 }
 
 export interface TestStack {
@@ -42,7 +50,10 @@ export async function postGraphQL<TData>(
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ query: document, variables }),
   });
-  const body = (await response.json()) as Omit<GraphQLResponse<TData>, 'status'>;
+  const body = (await response.json()) as Omit<
+    GraphQLResponse<TData>,
+    'status'
+  >;
   return { status: response.status, ...body };
 }
 
@@ -84,7 +95,8 @@ export async function startTestStack(
     config,
     subgraphs,
     gatewayUrl: gateway.url,
-    query: (document, variables) => postGraphQL(gateway.url, document, variables),
+    query: (document, variables) =>
+      postGraphQL(gateway.url, document, variables),
     async close() {
       await gateway.close();
       await Promise.all(SERVICE_NAMES.map((name) => subgraphs[name].close()));

@@ -84,10 +84,19 @@ export const products = pgTable(
     listed: boolean('listed').notNull().default(true),
     externalUrl: text('external_url'),
     externalButtonText: text('external_button_text'),
-    options: jsonb('options').$type<ProductOptionValue[]>().notNull().default([]),
+    options: jsonb('options')
+      .$type<ProductOptionValue[]>()
+      .notNull()
+      .default([]),
     images: jsonb('images').$type<ImageValue[]>().notNull().default([]),
-    categories: text('categories').array().notNull().default(sql`'{}'`),
-    tags: text('tags').array().notNull().default(sql`'{}'`),
+    categories: text('categories')
+      .array()
+      .notNull()
+      .default(sql`'{}'`),
+    tags: text('tags')
+      .array()
+      .notNull()
+      .default(sql`'{}'`),
     /**
      * Where an imported product came from, such as `woocommerce:sku:woo-hoodie`
      * or `shopify:handle:hoodie`. Re-imports match on it, so renaming a

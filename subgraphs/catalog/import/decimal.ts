@@ -25,7 +25,9 @@ export function parseExactDecimal(text: string): ExactDecimal | null {
   const whole = match[2] ?? '';
   const fraction = match[3] ?? '';
   if (whole === '' && fraction === '') return null;
-  const units = BigInt(`${match[1] === '-' ? '-' : ''}${whole || '0'}${fraction}`);
+  const units = BigInt(
+    `${match[1] === '-' ? '-' : ''}${whole || '0'}${fraction}`,
+  );
   return { units, scale: fraction.length };
 }
 
@@ -68,7 +70,9 @@ export function formatExactDecimal(value: ExactDecimal, scale: number): string {
     units *= 10n ** BigInt(scale - value.scale);
   }
   const negative = units < 0n;
-  const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
+  const digits = (negative ? -units : units)
+    .toString()
+    .padStart(scale + 1, '0');
   const sign = negative && units !== 0n ? '-' : '';
   if (scale === 0) return sign + digits;
   return `${sign}${digits.slice(0, -scale)}.${digits.slice(-scale)}`;

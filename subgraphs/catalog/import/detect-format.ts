@@ -13,7 +13,10 @@ export function detectFormat(header: string[]): CatalogFormat {
   if (hasAll(WOOCOMMERCE_REQUIRED_COLUMNS)) return 'woocommerce';
   if (hasAll(SHOPIFY_REQUIRED_COLUMNS)) return 'shopify';
 
-  const listed = header.slice(0, 8).map((column) => `"${column}"`).join(', ');
+  const listed = header
+    .slice(0, 8)
+    .map((column) => `"${column}"`)
+    .join(', ');
   const more = header.length > 8 ? `, and ${header.length - 8} more` : '';
   throw new ImportFileError(
     'Unknown CSV header. Expected a WooCommerce product export ' +

@@ -107,8 +107,12 @@ function readDrafts(
 
 /** Puts grouped products last, so members from the same file exist first. */
 function orderForWriting(drafts: ProductDraft[]): ProductDraft[] {
-  const grouped = drafts.filter((draft) => draft.fields.productType === 'GROUPED');
-  const others = drafts.filter((draft) => draft.fields.productType !== 'GROUPED');
+  const grouped = drafts.filter(
+    (draft) => draft.fields.productType === 'GROUPED',
+  );
+  const others = drafts.filter(
+    (draft) => draft.fields.productType !== 'GROUPED',
+  );
   return [...others, ...grouped];
 }
 
@@ -152,7 +156,8 @@ function describeDatabaseError(error: unknown): string {
   let current: unknown = error;
   while (current instanceof Error) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return `${current.message} (SQLSTATE ${code})`;
+    if (typeof code === 'string')
+      return `${current.message} (SQLSTATE ${code})`;
     current = current.cause;
   }
   return error instanceof Error ? error.name : String(error);
@@ -170,7 +175,11 @@ function addOutcome(report: ImportReport, outcome: WriteOutcome): void {
  * Counts rows for `onProgress`. Rows that were reported before writing
  * (their product has errors, or a variation has no parent) count at once.
  */
-function createProgress(total: number, drafts: DraftSet, options: ImportOptions) {
+function createProgress(
+  total: number,
+  drafts: DraftSet,
+  options: ImportOptions,
+) {
   const written = drafts.drafts.reduce((sum, draft) => sum + draft.rowCount, 0);
   let done = total - written;
   return {

@@ -4,7 +4,7 @@ import { appendEvents } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
 import type { ProductRow, VariantRow } from '../db/tables.js';
 import { changeOnHand, type CatalogTransaction } from '../services/stock.js';
-import { allocateHandle } from './handles.js';
+import { allocateHandle } from '../services/handles.js';
 import { changedKeys } from './value-equality.js';
 import type {
   ChangeCounts,
@@ -67,7 +67,12 @@ export async function writeProductDraft(
   const product = existing ?? (await insertProduct(transaction, draft));
   const changedFields = existing ? changedKeys(existing, draft.fields) : [];
 
-  const variantChanges = await writeVariants(transaction, product, draft, settings);
+  const variantChanges = await writeVariants(
+    transaction,
+    product,
+    draft,
+    settings,
+  );
   const stockAdjustments = await writeStock(
     transaction,
     draft,
@@ -314,7 +319,10 @@ async function writeGroupMembers(
     refs.length === 0
       ? []
       : await transaction
-          .select({ id: tables.products.id, sourceRef: tables.products.sourceRef })
+          .select({
+            id: tables.products.id,
+            sourceRef: tables.products.sourceRef,
+          })
           .from(tables.products)
           .where(inArray(tables.products.sourceRef, refs));
   const idByRef = new Map(found.map((row) => [row.sourceRef, row.id]));
@@ -378,7 +386,10 @@ async function appendProductEvent(
     listed: draft.fields.listed,
   };
   const payload = change.created
-    ? { ...common, variantSkus: draft.variants.map((variant) => variant.fields.sku) }
+    ? {
+        ...common,
+        variantSkus: draft.variants.map((variant) => variant.fields.sku),
+      }
     : {
         ...common,
         changedFields: change.changedFields,

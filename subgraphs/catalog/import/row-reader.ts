@@ -55,7 +55,9 @@ export class RowReader {
       return null;
     }
     if (parsed.minor < 0) {
-      this.errors.push(`${column}: "${value}" is negative; prices must be 0 or more.`);
+      this.errors.push(
+        `${column}: "${value}" is negative; prices must be 0 or more.`,
+      );
       return null;
     }
     return parsed.minor;

@@ -10,7 +10,7 @@ import {
   slugify,
   uniqueValues,
   variantTitle,
-} from './catalog-values.js';
+} from '../services/catalog-values.js';
 import type { CsvTable } from './csv-table.js';
 import { isHttpUrl, RowReader } from './row-reader.js';
 import type {
@@ -67,7 +67,8 @@ export function readShopifyDrafts(
     if (handle === '') {
       errors.push({
         line: reader.line,
-        message: 'Handle is missing; every row names the handle of its product.',
+        message:
+          'Handle is missing; every row names the handle of its product.',
       });
       continue;
     }
@@ -108,7 +109,8 @@ function buildDraft(product: ShopifyProduct, currency: string): ProductDraft {
 
   const variantReaders = product.readers.filter(
     (reader, index) =>
-      index === 0 || VARIANT_COLUMNS.some((column) => reader.text(column) !== ''),
+      index === 0 ||
+      VARIANT_COLUMNS.some((column) => reader.text(column) !== ''),
   );
   const variants = variantReaders.map((reader, position) =>
     readVariant(reader, {
@@ -177,7 +179,8 @@ function readStatus(reader: RowReader): ProductRow['status'] {
   if (status === '') return published ? 'ACTIVE' : 'DRAFT';
   if (status === 'draft') return 'DRAFT';
   if (status === 'archived') return 'ARCHIVED';
-  if (status === 'active') return hasPublished && !published ? 'DRAFT' : 'ACTIVE';
+  if (status === 'active')
+    return hasPublished && !published ? 'DRAFT' : 'ACTIVE';
   reader.error(
     `Status: "${reader.text('Status')}" is not one of active, draft, archived.`,
   );
@@ -286,7 +289,9 @@ function readSku(
   if (sku !== '') return sku;
   const values = selectedOptions.map((option) => option.value ?? '');
   const generated = slugify([handle, ...values].join(' '));
-  reader.warn(`Variant SKU is empty, so the variant was given the SKU "${generated}".`);
+  reader.warn(
+    `Variant SKU is empty, so the variant was given the SKU "${generated}".`,
+  );
   return generated;
 }
 
@@ -335,7 +340,9 @@ function readImageUrl(reader: RowReader, column: string): string | null {
   const value = reader.text(column);
   if (value === '') return null;
   if (isHttpUrl(value)) return value;
-  reader.warn(`${column}: "${value}" is not an http or https URL; it was skipped.`);
+  reader.warn(
+    `${column}: "${value}" is not an http or https URL; it was skipped.`,
+  );
   return null;
 }
 
@@ -394,7 +401,8 @@ function collectIssues(
   return product.readers.flatMap((reader) =>
     reader[kind].map((message) => ({
       line: reader.line,
-      message: kind === 'errors' && reader !== first ? message + blocked : message,
+      message:
+        kind === 'errors' && reader !== first ? message + blocked : message,
     })),
   );
 }

@@ -1,6 +1,6 @@
 // Readers for the WooCommerce columns that need more than a lookup.
 import type { ProductRow, VariantRow } from '../db/tables.js';
-import { uniqueValues } from './catalog-values.js';
+import { uniqueValues } from '../services/catalog-values.js';
 import type { ExactDecimal } from './decimal.js';
 import { isHttpUrl, type RowReader } from './row-reader.js';
 import {
@@ -11,7 +11,6 @@ import {
   type MeasureColumn,
   type WooMeasureColumns,
 } from './woocommerce-cells.js';
-
 
 /**
  * Maps "Published". The exporter writes 1 for published, 0 for private,
@@ -164,12 +163,7 @@ function readBackorders(reader: RowReader): VariantRow['inventoryPolicy'] {
 
 export type MeasureFields = Pick<
   VariantRow,
-  | 'weightValue'
-  | 'weightUnit'
-  | 'length'
-  | 'width'
-  | 'height'
-  | 'dimensionUnit'
+  'weightValue' | 'weightUnit' | 'length' | 'width' | 'height' | 'dimensionUnit'
 >;
 
 export const NO_MEASURES: MeasureFields = {
@@ -229,7 +223,10 @@ function readMeasure<TUnit>(
     );
     return null;
   }
-  const stored = reader.storedDecimal(column.column, column.unit.convert(value));
+  const stored = reader.storedDecimal(
+    column.column,
+    column.unit.convert(value),
+  );
   return stored === null ? null : { value: stored, unit: column.unit.unit };
 }
 
@@ -240,7 +237,9 @@ export function readWooImages(reader: RowReader, column: string): string[] {
     if (isHttpUrl(value)) {
       urls.push(value);
     } else {
-      reader.warn(`${column}: "${value}" is not an http or https URL; it was skipped.`);
+      reader.warn(
+        `${column}: "${value}" is not an http or https URL; it was skipped.`,
+      );
     }
   }
   return uniqueValues(urls);

@@ -93,7 +93,9 @@ export function collectProducts(rows: WooRow[]) {
     const firstLine = lineByRef.get(sourceRef);
     if (firstLine !== undefined) {
       const key = row.sku !== '' ? `SKU "${row.sku}"` : `ID ${row.id}`;
-      reader.error(`${key} is also on line ${firstLine}; each product needs its own.`);
+      reader.error(
+        `${key} is also on line ${firstLine}; each product needs its own.`,
+      );
     } else if (sourceRef !== '') {
       lineByRef.set(sourceRef, reader.line);
     }
@@ -115,7 +117,10 @@ export function collectProducts(rows: WooRow[]) {
  * Adds each variation to its parent. A variation without a parent in the
  * file cannot be written, so it is reported on its own.
  */
-export function attachVariations(rows: WooRow[], context: WooContext): RowIssue[] {
+export function attachVariations(
+  rows: WooRow[],
+  context: WooContext,
+): RowIssue[] {
   const errors: RowIssue[] = [];
   for (const row of rows) {
     if (row.kind !== 'variation') continue;

@@ -1,5 +1,5 @@
 import type { ProductOptionValue, SelectedOptionValue } from '../db/tables.js';
-import { variantTitle } from './catalog-values.js';
+import { variantTitle } from '../services/catalog-values.js';
 import type { RowReader } from './row-reader.js';
 import type { VariantDraft } from './types.js';
 import { splitWooList, type WooAttribute } from './woocommerce-cells.js';

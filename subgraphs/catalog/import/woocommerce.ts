@@ -2,7 +2,7 @@ import {
   normaliseCategoryPath,
   slugify,
   uniqueValues,
-} from './catalog-values.js';
+} from '../services/catalog-values.js';
 import type { CsvTable } from './csv-table.js';
 import { RowReader } from './row-reader.js';
 import type {
@@ -99,7 +99,12 @@ function buildDraft(product: WooProduct, context: WooContext): ProductDraft {
   if (row.kind === 'simple' || row.kind === 'external') {
     variants = [singleVariant(row, fields.title, measures, context)];
   } else if (row.kind === 'variable') {
-    const built = buildVariationVariants(product, fields.title, measures, context);
+    const built = buildVariationVariants(
+      product,
+      fields.title,
+      measures,
+      context,
+    );
     fields.options = built.options;
     variants = built.variants;
   }

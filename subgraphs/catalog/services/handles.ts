@@ -1,44 +1,58 @@
-import { like, or, eq } from 'drizzle-orm';
-import type { Database } from '../../../platform/database.js';
+import { eq, inArray, like, or } from 'drizzle-orm';
 import * as tables from '../db/tables.js';
+import type { CatalogTransaction } from './stock.js';
+import { slugify } from './catalog-values.js';
 
-export const HANDLE_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-
-/** Turns a title into a URL slug: "Awesome V-Neck T-Shirt" → "awesome-v-neck-t-shirt". */
-export function slugify(text: string): string {
-  const slug = text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 100)
-    .replace(/-+$/, '');
-  return slug || 'product';
-}
+/** Suffixes tried through the handle index before scanning for more. */
+const INDEXED_CANDIDATES = 20;
 
 /**
- * Returns `base`, or `base-2`, `base-3`, … when taken. The unique index
- * on products.handle still guards against a concurrent writer taking the
- * same handle between this check and the insert.
+ * Returns `base` when no product has that handle, otherwise the first free
+ * `base-2`, `base-3`, …. A product created concurrently with the same
+ * handle makes the insert fail on the unique index rather than share it.
  */
-export async function findFreeHandle(
-  db: Pick<Database<typeof tables>, 'select'>,
+export async function allocateHandle(
+  transaction: CatalogTransaction,
   base: string,
 ): Promise<string> {
-  const rows = await db
+  const candidates = [base];
+  for (let suffix = 2; suffix <= INDEXED_CANDIDATES; suffix += 1) {
+    candidates.push(`${base}-${suffix}`);
+  }
+  const usedCandidates = await takenHandles(
+    transaction,
+    inArray(tables.products.handle, candidates),
+  );
+  const free = candidates.find((candidate) => !usedCandidates.has(candidate));
+  if (free !== undefined) return free;
+
+  // LIKE with the default collation cannot use the handle index, so the
+  // scan runs only for a base with more than INDEXED_CANDIDATES products.
+  // Handles come from `slugify`, which leaves no LIKE wildcards in them.
+  const usedHandles = await takenHandles(
+    transaction,
+    or(
+      eq(tables.products.handle, base),
+      like(tables.products.handle, `${base}-%`),
+    ),
+  );
+  let suffix = 2;
+  while (usedHandles.has(`${base}-${suffix}`)) suffix += 1;
+  return `${base}-${suffix}`;
+}
+
+async function takenHandles(
+  transaction: CatalogTransaction,
+  condition: ReturnType<typeof inArray> | ReturnType<typeof or>,
+): Promise<Set<string>> {
+  const rows = await transaction
     .select({ handle: tables.products.handle })
     .from(tables.products)
-    .where(
-      or(
-        eq(tables.products.handle, base),
-        like(tables.products.handle, `${base}-%`),
-      ),
-    );
-  const taken = new Set(rows.map((row) => row.handle));
-  if (!taken.has(base)) return base;
-  for (let suffix = 2; ; suffix += 1) {
-    const candidate = `${base}-${suffix}`;
-    if (!taken.has(candidate)) return candidate;
-  }
+    .where(condition);
+  return new Set(rows.map((row) => row.handle));
+}
+
+/** A handle is valid when it is already in the form `slugify` produces. */
+export function isValidHandle(handle: string): boolean {
+  return handle.length > 0 && slugify(handle) === handle;
 }

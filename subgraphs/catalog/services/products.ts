@@ -14,8 +14,12 @@ import type {
   VariantFields,
   VariantUpdateInput,
 } from '../generated/resolvers.js';
-import { findFreeHandle, slugify } from './handles.js';
-import { normaliseCategoryPath } from './storefront.js';
+import {
+  normaliseCategoryPath,
+  slugify,
+  variantTitle,
+} from './catalog-values.js';
+import { allocateHandle } from './handles.js';
 import { InputChecker } from './validation.js';
 
 type CatalogDatabase = Database<typeof tables>;
@@ -33,18 +37,31 @@ export interface VariantResult {
 const UNIQUE_VIOLATION = '23505';
 
 /** Maps a unique-index violation to the userError of the field it guards. */
-function uniqueViolationError(error: unknown, field: string[]): UserError | null {
-  const cause = (error as { cause?: { code?: string; constraint_name?: string } }).cause ?? error;
+function uniqueViolationError(
+  error: unknown,
+  field: string[],
+): UserError | null {
+  const cause =
+    (error as { cause?: { code?: string; constraint_name?: string } }).cause ??
+    error;
   const { code, constraint_name: constraint } = cause as {
     code?: string;
     constraint_name?: string;
   };
   if (code !== UNIQUE_VIOLATION) return null;
   if (constraint?.includes('handle')) {
-    return { field: [...field.slice(0, 1), 'handle'], message: 'Handle is already taken.', code: UserErrorCode.Taken };
+    return {
+      field: [...field.slice(0, 1), 'handle'],
+      message: 'Handle is already taken.',
+      code: UserErrorCode.Taken,
+    };
   }
   if (constraint?.includes('sku')) {
-    return { field, message: 'SKU is already taken by another variant.', code: UserErrorCode.Taken };
+    return {
+      field,
+      message: 'SKU is already taken by another variant.',
+      code: UserErrorCode.Taken,
+    };
   }
   return null;
 }
@@ -54,37 +71,46 @@ function checkVariantFields(
   field: string[],
   fields: VariantFields,
   productOptions: ProductOptionInput[],
+  productTitle: string,
   config: Config,
 ): Omit<NewVariant, 'id' | 'productId' | 'position'> {
   const sku = checker.sku([...field, 'sku'], fields.sku);
-  const selectedOptions = checker.selectedOptions(
-    [...field, 'selectedOptions'],
-    fields.selectedOptions ?? [],
-    productOptions,
-  );
+  const selectedOptions = checker
+    .selectedOptions(
+      [...field, 'selectedOptions'],
+      fields.selectedOptions ?? [],
+      productOptions,
+    )
+    .map((option) => ({ name: option.name, value: option.value ?? null }));
   const title =
-    fields.title?.trim() ||
-    selectedOptions.map((option) => option.value ?? `Any ${option.name}`).join(' / ') ||
-    'Default';
+    fields.title?.trim() || variantTitle(selectedOptions, productTitle);
   return {
     sku,
     title,
-    selectedOptions: selectedOptions.map((option) => ({
-      name: option.name,
-      value: option.value ?? null,
-    })),
+    selectedOptions,
     priceAmount: fields.price
-      ? (checker.money([...field, 'price'], fields.price, config.SHOP_CURRENCY) ?? null)
+      ? (checker.money(
+          [...field, 'price'],
+          fields.price,
+          config.SHOP_CURRENCY,
+        ) ?? null)
       : null,
     compareAtAmount: fields.compareAtPrice
-      ? (checker.money([...field, 'compareAtPrice'], fields.compareAtPrice, config.SHOP_CURRENCY) ?? null)
+      ? (checker.money(
+          [...field, 'compareAtPrice'],
+          fields.compareAtPrice,
+          config.SHOP_CURRENCY,
+        ) ?? null)
       : null,
     currencyCode: config.SHOP_CURRENCY,
     tracksInventory: fields.tracksInventory ?? true,
     inventoryPolicy: fields.inventoryPolicy ?? 'DENY',
-    requiresShipping: fields.requiresShipping ?? !(fields.downloadable ?? false),
+    requiresShipping:
+      fields.requiresShipping ?? !(fields.downloadable ?? false),
     downloadable: fields.downloadable ?? false,
-    weightValue: fields.weight ? checker.weight([...field, 'weight'], fields.weight) : null,
+    weightValue: fields.weight
+      ? checker.weight([...field, 'weight'], fields.weight)
+      : null,
     weightUnit: fields.weight?.unit ?? null,
     barcode: fields.barcode ?? null,
   };
@@ -106,21 +132,39 @@ export async function createProduct(
   const productType = input.productType ?? 'STANDARD';
   const variantInputs = input.variants ?? [];
   if (productType === 'GROUPED' && variantInputs.length > 0) {
-    checker.fail(['input', 'variants'], 'A grouped product has no variants of its own.');
+    checker.fail(
+      ['input', 'variants'],
+      'A grouped product has no variants of its own.',
+    );
   }
   if (productType === 'EXTERNAL' && !input.externalUrl) {
-    checker.fail(['input', 'externalUrl'], 'An external product needs an externalUrl.', UserErrorCode.Required);
+    checker.fail(
+      ['input', 'externalUrl'],
+      'An external product needs an externalUrl.',
+      UserErrorCode.Required,
+    );
   }
-  if (input.externalUrl) checker.url(['input', 'externalUrl'], input.externalUrl);
+  if (input.externalUrl)
+    checker.url(['input', 'externalUrl'], input.externalUrl);
   if (input.handle != null) checker.handle(['input', 'handle'], input.handle);
   const images = checker.images(['input', 'images'], input.images ?? []);
   const variants = variantInputs.map((fields, index) =>
-    checkVariantFields(checker, ['input', 'variants', String(index)], fields, options, config),
+    checkVariantFields(
+      checker,
+      ['input', 'variants', String(index)],
+      fields,
+      options,
+      title,
+      config,
+    ),
   );
   const seenSkus = new Set<string>();
   variants.forEach((variant, index) => {
     if (seenSkus.has(variant.sku)) {
-      checker.fail(['input', 'variants', String(index), 'sku'], `SKU "${variant.sku}" appears twice in this input.`);
+      checker.fail(
+        ['input', 'variants', String(index), 'sku'],
+        `SKU "${variant.sku}" appears twice in this input.`,
+      );
     }
     seenSkus.add(variant.sku);
   });
@@ -128,7 +172,8 @@ export async function createProduct(
 
   try {
     const product = await db.transaction(async (transaction) => {
-      const handle = input.handle ?? (await findFreeHandle(transaction, slugify(title)));
+      const handle =
+        input.handle ?? (await allocateHandle(transaction, slugify(title)));
       const [product] = await transaction
         .insert(tables.products)
         .values({
@@ -160,7 +205,11 @@ export async function createProduct(
         );
       }
       await appendEvents(transaction, [
-        { type: 'product.created', aggregateId: product!.id, payload: { productId: product!.id, handle } },
+        {
+          type: 'product.created',
+          aggregateId: product!.id,
+          payload: { productId: product!.id, handle },
+        },
       ]);
       return product!;
     });
@@ -172,9 +221,15 @@ export async function createProduct(
   }
 }
 
-async function findProduct(db: CatalogDatabase, id: string): Promise<ProductRow | null> {
+async function findProduct(
+  db: CatalogDatabase,
+  id: string,
+): Promise<ProductRow | null> {
   if (!isUuid(id)) return null;
-  const [row] = await db.select().from(tables.products).where(eq(tables.products.id, id));
+  const [row] = await db
+    .select()
+    .from(tables.products)
+    .where(eq(tables.products.id, id));
   return row ?? null;
 }
 
@@ -187,24 +242,38 @@ export async function updateProduct(
   if (!existing) {
     return {
       product: null,
-      userErrors: [{ field: ['input', 'id'], message: `Product ${input.id} was not found.`, code: UserErrorCode.NotFound }],
+      userErrors: [
+        {
+          field: ['input', 'id'],
+          message: `Product ${input.id} was not found.`,
+          code: UserErrorCode.NotFound,
+        },
+      ],
     };
   }
   const checker = new InputChecker();
   const changes: Partial<typeof tables.products.$inferInsert> = {};
-  if (input.title != null) changes.title = checker.title(['input', 'title'], input.title);
-  if (input.handle != null) changes.handle = checker.handle(['input', 'handle'], input.handle);
+  if (input.title != null)
+    changes.title = checker.title(['input', 'title'], input.title);
+  if (input.handle != null)
+    changes.handle = checker.handle(['input', 'handle'], input.handle);
   if (input.description != null) changes.description = input.description;
   if (input.summary !== undefined) changes.summary = input.summary;
   if (input.status != null) changes.status = input.status;
   if (input.vendor !== undefined) changes.vendor = input.vendor;
   if (input.listed != null) changes.listed = input.listed;
   if (input.externalUrl !== undefined) {
-    changes.externalUrl = input.externalUrl == null ? null : checker.url(['input', 'externalUrl'], input.externalUrl);
+    changes.externalUrl =
+      input.externalUrl == null
+        ? null
+        : checker.url(['input', 'externalUrl'], input.externalUrl);
   }
-  if (input.options != null) changes.options = checker.options(['input', 'options'], input.options);
-  if (input.images != null) changes.images = checker.images(['input', 'images'], input.images);
-  if (input.categories != null) changes.categories = normaliseCategories(input.categories);
+  if (input.options != null)
+    changes.options = checker.options(['input', 'options'], input.options);
+  if (input.images != null)
+    changes.images = checker.images(['input', 'images'], input.images);
+  if (input.categories != null)
+    changes.categories = normaliseCategories(input.categories);
   if (input.tags != null) changes.tags = input.tags;
   if (!checker.ok) return { product: null, userErrors: checker.errors };
 
@@ -216,7 +285,11 @@ export async function updateProduct(
         .where(eq(tables.products.id, existing.id))
         .returning();
       await appendEvents(transaction, [
-        { type: 'product.updated', aggregateId: existing.id, payload: { productId: existing.id, fields: Object.keys(changes) } },
+        {
+          type: 'product.updated',
+          aggregateId: existing.id,
+          payload: { productId: existing.id, fields: Object.keys(changes) },
+        },
       ]);
       return product!;
     });
@@ -238,14 +311,30 @@ export async function createVariant(
   if (!product) {
     return {
       variant: null,
-      userErrors: [{ field: ['input', 'productId'], message: `Product ${input.productId} was not found.`, code: UserErrorCode.NotFound }],
+      userErrors: [
+        {
+          field: ['input', 'productId'],
+          message: `Product ${input.productId} was not found.`,
+          code: UserErrorCode.NotFound,
+        },
+      ],
     };
   }
   const checker = new InputChecker();
   if (product.productType === 'GROUPED') {
-    checker.fail(['input', 'productId'], 'A grouped product has no variants of its own.');
+    checker.fail(
+      ['input', 'productId'],
+      'A grouped product has no variants of its own.',
+    );
   }
-  const fields = checkVariantFields(checker, ['input', 'variant'], input.variant, product.options, config);
+  const fields = checkVariantFields(
+    checker,
+    ['input', 'variant'],
+    input.variant,
+    product.options,
+    product.title,
+    config,
+  );
   if (!checker.ok) return { variant: null, userErrors: checker.errors };
 
   try {
@@ -265,7 +354,11 @@ export async function createVariant(
         })
         .returning();
       await appendEvents(transaction, [
-        { type: 'product.updated', aggregateId: product.id, payload: { productId: product.id, variantIds: [variant!.id] } },
+        {
+          type: 'product.updated',
+          aggregateId: product.id,
+          payload: { productId: product.id, variantIds: [variant!.id] },
+        },
       ]);
       return variant!;
     });
@@ -284,37 +377,69 @@ export async function updateVariant(
   input: VariantUpdateInput,
 ): Promise<VariantResult> {
   const [existing] = isUuid(input.id)
-    ? await db.select().from(tables.variants).where(eq(tables.variants.id, input.id))
+    ? await db
+        .select()
+        .from(tables.variants)
+        .where(eq(tables.variants.id, input.id))
     : [];
   if (!existing) {
     return {
       variant: null,
-      userErrors: [{ field: ['input', 'id'], message: `Variant ${input.id} was not found.`, code: UserErrorCode.NotFound }],
+      userErrors: [
+        {
+          field: ['input', 'id'],
+          message: `Variant ${input.id} was not found.`,
+          code: UserErrorCode.NotFound,
+        },
+      ],
     };
   }
-  const [product] = await db.select().from(tables.products).where(eq(tables.products.id, existing.productId));
+  const [product] = await db
+    .select()
+    .from(tables.products)
+    .where(eq(tables.products.id, existing.productId));
   const checker = new InputChecker();
   const changes: Partial<NewVariant> = {};
   if (input.sku != null) changes.sku = checker.sku(['input', 'sku'], input.sku);
-  if (input.title != null) changes.title = checker.title(['input', 'title'], input.title);
+  if (input.title != null)
+    changes.title = checker.title(['input', 'title'], input.title);
   if (input.selectedOptions != null) {
     changes.selectedOptions = checker
-      .selectedOptions(['input', 'selectedOptions'], input.selectedOptions, product!.options)
+      .selectedOptions(
+        ['input', 'selectedOptions'],
+        input.selectedOptions,
+        product!.options,
+      )
       .map((option) => ({ name: option.name, value: option.value ?? null }));
   }
   if (input.price !== undefined) {
-    changes.priceAmount = input.price === null ? null : checker.money(['input', 'price'], input.price, config.SHOP_CURRENCY);
+    changes.priceAmount =
+      input.price === null
+        ? null
+        : checker.money(['input', 'price'], input.price, config.SHOP_CURRENCY);
   }
   if (input.compareAtPrice !== undefined) {
     changes.compareAtAmount =
-      input.compareAtPrice === null ? null : checker.money(['input', 'compareAtPrice'], input.compareAtPrice, config.SHOP_CURRENCY);
+      input.compareAtPrice === null
+        ? null
+        : checker.money(
+            ['input', 'compareAtPrice'],
+            input.compareAtPrice,
+            config.SHOP_CURRENCY,
+          );
   }
-  if (input.tracksInventory != null) changes.tracksInventory = input.tracksInventory;
-  if (input.inventoryPolicy != null) changes.inventoryPolicy = input.inventoryPolicy;
-  if (input.requiresShipping != null) changes.requiresShipping = input.requiresShipping;
+  if (input.tracksInventory != null)
+    changes.tracksInventory = input.tracksInventory;
+  if (input.inventoryPolicy != null)
+    changes.inventoryPolicy = input.inventoryPolicy;
+  if (input.requiresShipping != null)
+    changes.requiresShipping = input.requiresShipping;
   if (input.downloadable != null) changes.downloadable = input.downloadable;
   if (input.weight !== undefined) {
-    changes.weightValue = input.weight === null ? null : checker.weight(['input', 'weight'], input.weight);
+    changes.weightValue =
+      input.weight === null
+        ? null
+        : checker.weight(['input', 'weight'], input.weight);
     changes.weightUnit = input.weight?.unit ?? null;
   }
   if (input.barcode !== undefined) changes.barcode = input.barcode;
@@ -331,7 +456,11 @@ export async function updateVariant(
         {
           type: 'product.updated',
           aggregateId: existing.productId,
-          payload: { productId: existing.productId, variantIds: [existing.id], fields: Object.keys(changes) },
+          payload: {
+            productId: existing.productId,
+            variantIds: [existing.id],
+            fields: Object.keys(changes),
+          },
         },
       ]);
       return variant!;
@@ -343,4 +472,3 @@ export async function updateVariant(
     throw error;
   }
 }
-

@@ -3,7 +3,10 @@ import type { Database } from '../../../platform/database.js';
 import { UserErrorCode, type UserError } from '../../../platform/errors.js';
 import * as tables from '../db/tables.js';
 import type { LocationRow, VariantRow } from '../db/tables.js';
-import type { StockAdjustInput, StockSetInput } from '../generated/resolvers.js';
+import type {
+  StockAdjustInput,
+  StockSetInput,
+} from '../generated/resolvers.js';
 import {
   DEFAULT_LOCATION_CODE,
   changeOnHand,
@@ -22,8 +25,16 @@ export interface StockResult {
 /** Largest on-hand quantity accepted; PostgreSQL `integer` holds up to 2^31 - 1. */
 const MAX_QUANTITY = 1_000_000_000;
 
-function failure(field: string, message: string, code: UserErrorCode): StockResult {
-  return { variant: null, change: null, userErrors: [{ field: ['input', field], message, code }] };
+function failure(
+  field: string,
+  message: string,
+  code: UserErrorCode,
+): StockResult {
+  return {
+    variant: null,
+    change: null,
+    userErrors: [{ field: ['input', field], message, code }],
+  };
 }
 
 async function findTargets(
@@ -31,9 +42,16 @@ async function findTargets(
   sku: string,
   locationCode: string | null | undefined,
 ): Promise<{ variant: VariantRow; location: LocationRow } | StockResult> {
-  const [variant] = await db.select().from(tables.variants).where(eq(tables.variants.sku, sku));
+  const [variant] = await db
+    .select()
+    .from(tables.variants)
+    .where(eq(tables.variants.sku, sku));
   if (!variant) {
-    return failure('sku', `No variant has SKU "${sku}".`, UserErrorCode.NotFound);
+    return failure(
+      'sku',
+      `No variant has SKU "${sku}".`,
+      UserErrorCode.NotFound,
+    );
   }
   if (!variant.tracksInventory) {
     return failure(
@@ -43,16 +61,27 @@ async function findTargets(
     );
   }
   const code = locationCode ?? DEFAULT_LOCATION_CODE;
-  let [location] = await db.select().from(tables.locations).where(eq(tables.locations.code, code));
-  if (!location && code === DEFAULT_LOCATION_CODE) location = await ensureDefaultLocation(db);
+  let [location] = await db
+    .select()
+    .from(tables.locations)
+    .where(eq(tables.locations.code, code));
+  if (!location && code === DEFAULT_LOCATION_CODE)
+    location = await ensureDefaultLocation(db);
   if (!location) {
-    return failure('locationCode', `No location has code "${code}".`, UserErrorCode.NotFound);
+    return failure(
+      'locationCode',
+      `No location has code "${code}".`,
+      UserErrorCode.NotFound,
+    );
   }
   return { variant, location };
 }
 
 /** Sets on-hand to a quantity; the difference is recorded as an adjustment. */
-export async function setStock(db: CatalogDatabase, input: StockSetInput): Promise<StockResult> {
+export async function setStock(
+  db: CatalogDatabase,
+  input: StockSetInput,
+): Promise<StockResult> {
   if (input.quantity < 0 || input.quantity > MAX_QUANTITY) {
     return failure(
       'quantity',
@@ -76,7 +105,10 @@ export async function setStock(db: CatalogDatabase, input: StockSetInput): Promi
 }
 
 /** Adds a signed delta to on-hand; rejected when on-hand would drop below zero. */
-export async function adjustStock(db: CatalogDatabase, input: StockAdjustInput): Promise<StockResult> {
+export async function adjustStock(
+  db: CatalogDatabase,
+  input: StockAdjustInput,
+): Promise<StockResult> {
   if (input.delta === 0 || Math.abs(input.delta) > MAX_QUANTITY) {
     return failure(
       'delta',

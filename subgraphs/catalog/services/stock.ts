@@ -30,7 +30,11 @@ export async function ensureDefaultLocation(
 ): Promise<LocationRow> {
   await db
     .insert(tables.locations)
-    .values({ id: uuidv7(), code: DEFAULT_LOCATION_CODE, name: 'Default location' })
+    .values({
+      id: uuidv7(),
+      code: DEFAULT_LOCATION_CODE,
+      name: 'Default location',
+    })
     .onConflictDoNothing({ target: tables.locations.code });
   const [location] = await db
     .select()

@@ -1,9 +1,13 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../../../platform/database.js';
-import { parsePageArguments, toConnection } from '../../../platform/pagination.js';
+import {
+  parsePageArguments,
+  toConnection,
+} from '../../../platform/pagination.js';
 import { badUserInput } from '../../../platform/errors.js';
 import { isUuid } from '../../../platform/ids.js';
 import * as tables from '../db/tables.js';
+import { normaliseCategoryPath } from './catalog-values.js';
 import type { ProductRow } from '../db/tables.js';
 
 type CatalogDatabase = Database<typeof tables>;
@@ -15,15 +19,6 @@ export interface ProductFilter {
 }
 
 const MAX_SEARCH_LENGTH = 200;
-
-/** Normalises a category path to "A > B": trims parts and spacing. */
-export function normaliseCategoryPath(path: string): string {
-  return path
-    .split('>')
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .join(' > ');
-}
 
 function escapeLikePattern(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`);
@@ -105,7 +100,11 @@ function filterConditions(filter: ProductFilter | null | undefined): SQL[] {
  */
 export async function listProducts(
   db: CatalogDatabase,
-  args: { first?: number | null; after?: string | null; filter?: ProductFilter | null },
+  args: {
+    first?: number | null;
+    after?: string | null;
+    filter?: ProductFilter | null;
+  },
 ) {
   const { first, after } = parsePageArguments(args);
   if (after !== null && !isUuid(after)) {

@@ -1,5 +1,9 @@
 import { parseDecimalToMinorUnits } from '../../../platform/money.js';
-import { UserErrorCode, userError, type UserError } from '../../../platform/errors.js';
+import {
+  UserErrorCode,
+  userError,
+  type UserError,
+} from '../../../platform/errors.js';
 import type {
   ImageInput,
   MoneyInput,
@@ -7,7 +11,7 @@ import type {
   SelectedOptionInput,
   WeightInput,
 } from '../generated/resolvers.js';
-import { HANDLE_PATTERN } from './handles.js';
+import { isValidHandle } from './handles.js';
 
 export const MAX_TITLE_LENGTH = 255;
 export const MAX_SKU_LENGTH = 100;
@@ -28,13 +32,16 @@ export class InputChecker {
     const title = value.trim();
     if (!title) this.fail(field, 'Title is required.', UserErrorCode.Required);
     else if (title.length > MAX_TITLE_LENGTH) {
-      this.fail(field, `Title has ${title.length} characters; use at most ${MAX_TITLE_LENGTH}.`);
+      this.fail(
+        field,
+        `Title has ${title.length} characters; use at most ${MAX_TITLE_LENGTH}.`,
+      );
     }
     return title;
   }
 
   handle(field: string[], value: string): string {
-    if (!HANDLE_PATTERN.test(value)) {
+    if (!isValidHandle(value)) {
       this.fail(
         field,
         `Invalid handle "${value}": use lower-case letters, digits and single hyphens, such as "blue-hoodie".`,
@@ -75,7 +82,10 @@ export class InputChecker {
       return undefined;
     }
     if (parsed.minor < 0) {
-      this.fail([...field, 'amount'], `Invalid amount "${value.amount}": it must not be negative.`);
+      this.fail(
+        [...field, 'amount'],
+        `Invalid amount "${value.amount}": it must not be negative.`,
+      );
       return undefined;
     }
     return parsed.minor;
@@ -99,18 +109,29 @@ export class InputChecker {
     } catch {
       valid = false;
     }
-    if (!valid) this.fail(field, `Invalid URL "${value}": use an http or https URL.`);
+    if (!valid)
+      this.fail(field, `Invalid URL "${value}": use an http or https URL.`);
     return value;
   }
 
-  options(field: string[], options: ProductOptionInput[]): ProductOptionInput[] {
+  options(
+    field: string[],
+    options: ProductOptionInput[],
+  ): ProductOptionInput[] {
     const names = new Set<string>();
     options.forEach((option, index) => {
       const name = option.name.trim();
       if (!name) {
-        this.fail([...field, String(index), 'name'], 'Option name is required.', UserErrorCode.Required);
+        this.fail(
+          [...field, String(index), 'name'],
+          'Option name is required.',
+          UserErrorCode.Required,
+        );
       } else if (names.has(name.toLowerCase())) {
-        this.fail([...field, String(index), 'name'], `Option "${name}" appears twice.`);
+        this.fail(
+          [...field, String(index), 'name'],
+          `Option "${name}" appears twice.`,
+        );
       }
       names.add(name.toLowerCase());
     });
@@ -127,23 +148,34 @@ export class InputChecker {
     productOptions: ProductOptionInput[],
   ): SelectedOptionInput[] {
     selected.forEach((option, index) => {
-      const productOption = productOptions.find((candidate) => candidate.name === option.name);
+      const productOption = productOptions.find(
+        (candidate) => candidate.name === option.name,
+      );
       if (!productOption) {
         this.fail(
           [...field, String(index), 'name'],
           `Option "${option.name}" is not an option of this product; add it to the product's options first.`,
         );
-      } else if (option.value != null && !productOption.values.includes(option.value)) {
+      } else if (
+        option.value != null &&
+        !productOption.values.includes(option.value)
+      ) {
         this.fail(
           [...field, String(index), 'value'],
           `Value "${option.value}" is not one of ${productOption.name}'s values (${productOption.values.join(', ')}).`,
         );
       }
     });
-    return selected.map((option) => ({ name: option.name, value: option.value ?? null }));
+    return selected.map((option) => ({
+      name: option.name,
+      value: option.value ?? null,
+    }));
   }
 
-  images(field: string[], images: ImageInput[]): { url: string; altText: string | null }[] {
+  images(
+    field: string[],
+    images: ImageInput[],
+  ): { url: string; altText: string | null }[] {
     return images.map((image, index) => ({
       url: this.url([...field, String(index), 'url'], image.url),
       altText: image.altText ?? null,

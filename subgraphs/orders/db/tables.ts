@@ -42,7 +42,9 @@ export const customers = pgTable(
   },
   // Email addresses are compared without case, so one person with
   // differently cased spellings stays one customer.
-  (table) => [uniqueIndex('customers_email_idx').on(sql`lower(${table.email})`)],
+  (table) => [
+    uniqueIndex('customers_email_idx').on(sql`lower(${table.email})`),
+  ],
 );
 
 export const orders = pgTable(

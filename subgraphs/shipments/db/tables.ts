@@ -61,8 +61,10 @@ export const trackingEvents = pgTable(
     status: shipmentStatus('status').notNull(),
     message: text('message'),
     location: text('location'),
-    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' })
-      .notNull(),
+    occurredAt: timestamp('occurred_at', {
+      withTimezone: true,
+      mode: 'date',
+    }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' })
       .notNull()
       .defaultNow(),
