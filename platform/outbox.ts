@@ -76,9 +76,10 @@ export interface StoredEvent {
 /**
  * Reads events after `afterPosition`, in position order, that no transaction
  * still in flight can precede. Positions come from a sequence, so a
- * transaction that took position 7 can commit after one that took 8; rows
- * written by transactions at or above the snapshot's xmin are held back
- * until every older transaction has ended, and so are all rows after them.
+ * transaction that took position 7 can commit after one that took 8. Rows
+ * written by transactions at or above the snapshot's xmin are therefore
+ * held back until every older transaction has ended, and so are all rows
+ * after them.
  */
 export async function readCommittedEvents(
   db: Pick<AnyPgDatabase, 'execute'>,

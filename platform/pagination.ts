@@ -34,7 +34,7 @@ export function decodeCursor(cursor: string): string {
 
 /**
  * Builds a connection from up to `first + 1` rows fetched after the cursor;
- * the extra row only tells whether a next page exists.
+ * the extra row only shows whether a next page exists.
  */
 export function toConnection<TRow>(
   rows: TRow[],

@@ -80,7 +80,7 @@ export async function prepareSubgraphDatabase(
 
 /**
  * Starts one subgraph: migrates its database, then serves `/graphql`,
- * `/health` (the process is up) and `/ready` (the database answers).
+ * `/health` (the process is up) and `/ready` (the database accepts a query).
  */
 export async function startSubgraph<
   TSchema extends Record<string, unknown>,

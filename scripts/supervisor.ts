@@ -57,7 +57,7 @@ export async function stopChildService(
   clearTimeout(timer);
 }
 
-/** Polls `url` until it answers 200, the child exits, or `timeoutMs` passes. */
+/** Polls `url` until it returns 200, the child exits, or `timeoutMs` passes. */
 export async function waitUntilReady(
   service: ChildService,
   url: string,

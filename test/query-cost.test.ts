@@ -99,7 +99,7 @@ async function countStatements(
 
 describe('SQL statements per page', () => {
   it('are the same for 5 and 50 products', async () => {
-    // postgres.js reads the type catalog once per new connection; a first
+    // postgres.js reads the type catalog once per new connection. A first
     // run opens the connections the page needs, so the counts below are
     // the page's own statements.
     await countStatements(50);

@@ -23,7 +23,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Every live process whose parent chain leads to `rootPid`, read from /proc. */
+/** Lists every live process whose parent chain leads to `rootPid`, from /proc. */
 function descendantsOf(rootPid: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {

@@ -98,7 +98,7 @@ export const products = pgTable(
       .notNull()
       .default(sql`'{}'`),
     /**
-     * Where an imported product came from, such as `woocommerce:sku:woo-hoodie`
+     * Source of an imported product, such as `woocommerce:sku:woo-hoodie`
      * or `shopify:handle:hoodie`. Re-imports match on it, so renaming a
      * product in the source file updates it instead of adding a copy.
      */

@@ -16,9 +16,9 @@ export function quantityAvailable(
 }
 
 /**
- * A variant is for sale when its product is active and sold here, it has a
- * price, and it has stock available, does not track stock, or allows
- * backorders.
+ * Decides whether a variant is for sale. Its product must be active and
+ * sold here and the variant must have a price. Then it is for sale when it
+ * has stock available, does not track stock, or allows backorders.
  */
 export function isVariantAvailable(
   product: ProductRow,

@@ -52,7 +52,7 @@ async function takenHandles(
   return new Set(rows.map((row) => row.handle));
 }
 
-/** A handle is valid when it is already in the form `slugify` produces. */
+/** Checks that a handle is already in the form `slugify` produces. */
 export function isValidHandle(handle: string): boolean {
   return handle.length > 0 && slugify(handle) === handle;
 }
