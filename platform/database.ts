@@ -103,8 +103,9 @@ export async function dropDatabase(url: string): Promise<void> {
 
 /**
  * Applies the committed drizzle-kit migrations in `migrationsFolder`. A
- * session-level advisory lock, keyed by the folder, serialises replicas that
- * start together, so only one of them runs each migration.
+ * session-level advisory lock, keyed by the database name, serialises
+ * replicas and tools (such as the importer) that migrate the same database
+ * at the same time, so only one of them runs each migration.
  */
 export async function runMigrations(
   url: string,
@@ -113,7 +114,8 @@ export async function runMigrations(
 ): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`select pg_advisory_lock(hashtext(${'migrations:' + migrationsFolder}))`;
+    const database = decodeURIComponent(new URL(url).pathname.slice(1));
+    await sql`select pg_advisory_lock(hashtext(${'migrations:' + database}))`;
     await migrate(drizzle(sql), { migrationsFolder });
     logger.debug({ migrationsFolder }, 'migrations applied');
   } finally {

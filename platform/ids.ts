@@ -20,8 +20,12 @@ export function uuidv7(now = Date.now()): string {
 }
 
 const UUID_PATTERN =
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Checks the form of the IDs this graph issues: lower-case UUIDs. IDs are
+ * opaque and compared exactly, so an upper-case copy is another, unknown ID.
+ */
 export function isUuid(value: string): boolean {
   return UUID_PATTERN.test(value);
 }

@@ -26,17 +26,31 @@ export async function resolveDatabaseServer(
 }
 
 /**
- * Calls `stop` once on SIGINT or SIGTERM, then exits. A second signal
- * while stopping exits at once.
+ * Signals that arrive within this time of the first count as the same
+ * request to stop. A terminal's Ctrl-C reaches every process of the group,
+ * and npm also forwards it to its child, so one Ctrl-C often arrives twice.
  */
-export function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
+export const DUPLICATE_SIGNAL_WINDOW_MS = 1000;
+
+/**
+ * Calls `stop` once on SIGINT, SIGTERM or SIGHUP, then exits. A signal
+ * that comes later than DUPLICATE_SIGNAL_WINDOW_MS after the first, while
+ * stopping, calls `force` and exits at once.
+ */
+export function onStopSignals(
+  logger: Logger,
+  stop: () => Promise<void>,
+  force: () => void = () => {},
+): void {
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
       logger.warn({ signal }, 'second signal while stopping; exiting now');
+      force();
       process.exit(1);
     }
-    stopping = true;
+    firstSignalAt = Date.now();
     logger.info({ signal }, 'stopping');
     stop().then(
       () => process.exit(0),
@@ -48,6 +62,17 @@ export function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  // A process started by `npm start` has an IPC channel to it; when the
+  // channel closes, the supervisor is gone and nobody else will stop us.
+  if (process.send) {
+    process.once('disconnect', () => onSignal('SIGHUP'));
+  }
+}
+
+/** Stops a service process on SIGINT, SIGTERM, SIGHUP or a lost supervisor. */
+export function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
+  onStopSignals(logger, stop);
 }
 
 /** Entry point of a subgraph process: `tsx subgraphs/<name>/index.ts`. */
@@ -58,18 +83,22 @@ export async function runSubgraphProcess<
   const config = loadConfig();
   const name: ServiceName = definition.name;
   const logger = createLogger(name, config.LOG_LEVEL);
+  // Signals are handled from the start, so a process told to stop while it
+  // is still migrating stops what it has started so far.
+  let server: Awaited<ReturnType<typeof resolveDatabaseServer>> | undefined;
+  let running: Awaited<ReturnType<typeof startSubgraph>> | undefined;
+  stopOnSignals(logger, async () => {
+    await running?.close();
+    await server?.embedded?.stop();
+  });
   try {
-    const server = await resolveDatabaseServer(config, logger);
-    const running = await startSubgraph(definition, {
+    server = await resolveDatabaseServer(config, logger);
+    running = await startSubgraph(definition, {
       config,
       logger,
       databaseUrl: serviceDatabaseUrl(config, name, server.url),
       host: config.HOST,
       port: servicePort(config, name),
-    });
-    stopOnSignals(logger, async () => {
-      await running.close();
-      await server.embedded?.stop();
     });
   } catch (error) {
     logger.fatal({ err: error }, `${name} subgraph failed to start`);

@@ -5,7 +5,42 @@
  */
 
 const supportedCurrencies = new Set(Intl.supportedValuesOf('currency'));
-const minorDigitsCache = new Map<string, number>();
+
+/**
+ * ISO 4217 minor units of the currencies that do not use 2. ICU's data,
+ * which `Intl.NumberFormat` reports, differs for some currencies (Node
+ * 20.20 gives 0 for HUF and IQD), and stored minor units must not change
+ * meaning with a Node upgrade, so the minor units ISO 4217 assigns are
+ * kept here.
+ */
+const NON_DEFAULT_MINOR_DIGITS: Record<string, number> = {
+  BIF: 0,
+  CLP: 0,
+  DJF: 0,
+  GNF: 0,
+  ISK: 0,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+  CLF: 4,
+  UYW: 4,
+};
 
 export interface Money {
   amount: string;
@@ -18,20 +53,12 @@ export function isCurrencyCode(code: string): boolean {
 
 /** Returns the ISO 4217 minor digits of a currency (2 for USD, 0 for JPY). */
 export function minorDigits(currencyCode: string): number {
-  let digits = minorDigitsCache.get(currencyCode);
-  if (digits === undefined) {
-    if (!isCurrencyCode(currencyCode)) {
-      throw new RangeError(
-        `Unknown currency code "${currencyCode}"; use an ISO 4217 code such as USD.`,
-      );
-    }
-    digits = new Intl.NumberFormat('en', {
-      style: 'currency',
-      currency: currencyCode,
-    }).resolvedOptions().maximumFractionDigits!;
-    minorDigitsCache.set(currencyCode, digits);
+  if (!isCurrencyCode(currencyCode)) {
+    throw new RangeError(
+      `Unknown currency code "${currencyCode}"; use an ISO 4217 code such as USD.`,
+    );
   }
-  return digits;
+  return NON_DEFAULT_MINOR_DIGITS[currencyCode] ?? 2;
 }
 
 /** Formats minor units as a decimal string: 4200 USD → "42.00". */

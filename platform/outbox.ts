@@ -18,14 +18,14 @@ const xid8 = customType<{ data: string; driverData: string }>({
 
 /**
  * Domain events of one service, written in the same transaction as the
- * change they describe. `position` orders them; `transactionId` records the
- * writing transaction so a reader can hold back rows that a transaction
- * still in flight could precede (see `readCommittedEvents`).
+ * change they describe. `transactionId` is the writing transaction's id and
+ * `sequence` the order of writes; together they order the stream (see
+ * `readCommittedEvents`).
  */
 export const outboxEvents = pgTable(
   'outbox_events',
   {
-    position: bigserial('position', { mode: 'number' }).primaryKey(),
+    sequence: bigserial('sequence', { mode: 'number' }).primaryKey(),
     id: uuid('id').notNull().unique(),
     type: text('type').notNull(),
     aggregateId: text('aggregate_id').notNull(),
@@ -37,7 +37,9 @@ export const outboxEvents = pgTable(
       .notNull()
       .defaultNow(),
   },
-  (table) => [index('outbox_events_type_idx').on(table.type, table.position)],
+  (table) => [
+    index('outbox_events_stream_idx').on(table.transactionId, table.sequence),
+  ],
 );
 
 export interface DomainEvent {
@@ -65,7 +67,11 @@ export async function appendEvents(
 }
 
 export interface StoredEvent {
-  position: number;
+  /**
+   * Place of the event in the stream, `<transaction id>.<sequence>`. Pass
+   * the last one seen to `readCommittedEvents` to continue after it.
+   */
+  position: string;
   id: string;
   type: string;
   aggregateId: string;
@@ -73,33 +79,52 @@ export interface StoredEvent {
   createdAt: string;
 }
 
+const POSITION_PATTERN = /^(\d{1,20})\.(\d{1,18})$/;
+
+/** Splits a stream position into its transaction id and sequence. */
+export function parseEventPosition(
+  position: string,
+): { transactionId: string; sequence: number } | null {
+  const match = POSITION_PATTERN.exec(position);
+  if (!match) return null;
+  return { transactionId: match[1]!, sequence: Number(match[2]) };
+}
+
 /**
- * Reads events after `afterPosition`, in position order, that no transaction
- * still in flight can precede. Positions come from a sequence, so a
- * transaction that took position 7 can commit after one that took 8. Rows
- * written by transactions at or above the snapshot's xmin are therefore
- * held back until every older transaction has ended, and so are all rows
- * after them.
+ * Reads up to `limit` committed events after `after` (null reads from the
+ * start), ordered by writing transaction, then by sequence.
+ *
+ * Sequence numbers alone cannot order a stream: a transaction that took
+ * sequence 7 can commit after one that took 8, and a reader that had passed
+ * 8 would skip 7. So the stream only contains rows of transactions older
+ * than the snapshot's xmin. Every such transaction has ended, and every
+ * transaction still in flight or yet to start has an id at or above xmin,
+ * so it sorts after everything already read.
  */
 export async function readCommittedEvents(
   db: Pick<AnyPgDatabase, 'execute'>,
-  afterPosition: number,
+  after: string | null,
   limit: number,
 ): Promise<StoredEvent[]> {
+  const cursor = after === null ? null : parseEventPosition(after);
+  if (after !== null && cursor === null) {
+    throw new RangeError(
+      `Invalid event position "${after}": use a position returned with an event, such as "7431.12".`,
+    );
+  }
+  const afterCondition = cursor
+    ? sql`and (transaction_id, sequence) > (${cursor.transactionId}::xid8, ${cursor.sequence})`
+    : sql``;
   const result = await db.execute(sql`
-    select position, id, type, aggregate_id as "aggregateId", payload,
-           created_at as "createdAt"
+    select transaction_id::text as "transactionId", sequence, id, type,
+           aggregate_id as "aggregateId", payload, created_at as "createdAt"
       from outbox_events
-     where position > ${afterPosition}
-       and position < coalesce(
-             (select min(position) from outbox_events
-               where position > ${afterPosition}
-                 and transaction_id >= pg_snapshot_xmin(pg_current_snapshot())),
-             9223372036854775807)
-     order by position
+     where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ${afterCondition}
+     order by transaction_id, sequence
      limit ${limit}`);
   return (result as unknown as Array<Record<string, unknown>>).map((row) => ({
-    position: Number(row.position),
+    position: `${row.transactionId}.${row.sequence}`,
     id: String(row.id),
     type: String(row.type),
     aggregateId: String(row.aggregateId),

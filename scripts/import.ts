@@ -1,5 +1,4 @@
 import { access, constants } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../platform/config.js';
@@ -10,6 +9,7 @@ import { resolveDatabaseServer } from '../platform/main.js';
 import { isCurrencyCode } from '../platform/money.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
 import * as tables from '../subgraphs/catalog/db/tables.js';
+import { catalogSubgraph } from '../subgraphs/catalog/service.js';
 import {
   ImportFileError,
   importCatalogFile,
@@ -34,10 +34,6 @@ Exit status: 0 when at least one product was created, updated or found
 unchanged (even if other rows had errors); 1 when the file could not be
 read, the arguments or database were unusable, or no product was imported.
 `;
-
-const migrationsFolder = fileURLToPath(
-  new URL('../subgraphs/catalog/migrations/', import.meta.url),
-);
 
 /** Rows between progress lines, and the longest silence, for big files. */
 const PROGRESS_EVERY_ROWS = 500;
@@ -71,6 +67,11 @@ function parseArguments(argv: string[], config: Config): Arguments | string {
   ).toUpperCase();
   if (!isCurrencyCode(currency)) {
     return `--currency: "${currency}" is not an ISO 4217 code such as USD.`;
+  }
+  // The catalog keeps every price in the shop currency and converts none,
+  // so a file priced in another currency is rejected rather than relabelled.
+  if (currency !== config.SHOP_CURRENCY) {
+    return `--currency: the file's currency ${currency} differs from the shop currency ${config.SHOP_CURRENCY}; set SHOP_CURRENCY=${currency} for a shop that sells in ${currency}.`;
   }
   return { filePath: parsed.positionals[0]!, currency };
 }
@@ -156,11 +157,7 @@ async function runImport(
   setServer(server.embedded);
   try {
     const url = serviceDatabaseUrl(config, 'catalog', server.url);
-    await prepareSubgraphDatabase(
-      { name: 'catalog', migrationsFolder },
-      url,
-      logger,
-    );
+    await prepareSubgraphDatabase(catalogSubgraph, url, logger);
     const database = connectDatabase(url, tables, { poolSize: 1 });
     try {
       const report = await importCatalogFile(database.db, args.filePath, {

@@ -14,7 +14,7 @@ import {
 } from '../platform/config.js';
 import { serviceDatabaseUrl } from '../platform/database.js';
 import { createLogger, type Logger } from '../platform/logger.js';
-import { resolveDatabaseServer } from '../platform/main.js';
+import { onStopSignals, resolveDatabaseServer } from '../platform/main.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
 import { subgraphDefinitions } from '../subgraphs/index.js';
 import {
@@ -22,6 +22,7 @@ import {
   seedDemoListingsAt,
 } from './sample-data.js';
 import {
+  assertPortFree,
   startChildService,
   stopChildService,
   waitUntilReady,
@@ -30,12 +31,26 @@ import {
 
 const READY_TIMEOUT_MS = 60_000;
 
+/** Thrown to end start-up once a signal has begun stopping everything. */
+class StoppingError extends Error {
+  constructor() {
+    super('stopping');
+  }
+}
+
 const entryPoints: Record<ServiceName | 'gateway', string> = {
   catalog: 'subgraphs/catalog/index.ts',
   orders: 'subgraphs/orders/index.ts',
   shipments: 'subgraphs/shipments/index.ts',
   marketplace: 'subgraphs/marketplace/index.ts',
   gateway: 'gateway/index.ts',
+};
+
+const urlVariables: Record<ServiceName, string> = {
+  catalog: 'CATALOG_URL',
+  orders: 'ORDERS_URL',
+  shipments: 'SHIPMENTS_URL',
+  marketplace: 'MARKETPLACE_URL',
 };
 
 function localUrl(config: Config, port: number, path: string): string {
@@ -46,27 +61,83 @@ function localUrl(config: Config, port: number, path: string): string {
   return `http://${host}:${port}${path}`;
 }
 
+/**
+ * Returns the gateway's environment: each subgraph's URL points at the port
+ * it was started on here, unless its *_URL variable is set, so changing a
+ * subgraph's port needs no second setting.
+ */
+function gatewayEnvironment(
+  config: Config,
+  environment: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const result = { ...environment };
+  for (const name of SERVICE_NAMES) {
+    result[urlVariables[name]] ??= localUrl(
+      config,
+      servicePort(config, name),
+      '/graphql',
+    );
+  }
+  return result;
+}
+
+async function checkPortsFree(config: Config): Promise<void> {
+  await assertPortFree(config.HOST, config.GATEWAY_PORT, 'GATEWAY_PORT');
+  for (const name of SERVICE_NAMES) {
+    await assertPortFree(
+      config.HOST,
+      servicePort(config, name),
+      `${name.toUpperCase()}_PORT`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('start', config.LOG_LEVEL);
-  const server = await resolveDatabaseServer(config, logger);
   const children: ChildService[] = [];
-  let stopping = false;
+  let databaseStarting: ReturnType<typeof resolveDatabaseServer> | undefined;
+  let stopped: Promise<never> | undefined;
 
-  async function stopAll(exitCode: number): Promise<never> {
-    stopping = true;
-    // The gateway first, so no request reaches a subgraph that is gone.
-    for (const child of [...children].reverse()) {
-      await stopChildService(child, config.SHUTDOWN_GRACE_MS + 5000, logger);
-    }
-    await server.embedded?.stop();
-    process.stdout.write('All services stopped.\n');
-    process.exit(exitCode);
+  // Starts a service unless stopping has begun, so a signal that arrives
+  // during start-up leaves no service behind.
+  function startService(
+    name: ServiceName | 'gateway',
+    environment: NodeJS.ProcessEnv,
+  ): ChildService {
+    if (stopped) throw new StoppingError();
+    const child = startChildService(name, entryPoints[name], environment);
+    children.push(child);
+    return child;
   }
-  process.on('SIGINT', () => void (stopping || stopAll(0)));
-  process.on('SIGTERM', () => void (stopping || stopAll(0)));
+
+  // Stops the gateway first, so no request reaches a subgraph that is gone,
+  // then the subgraphs, then the database. Runs once, whoever calls it.
+  function stopAll(exitCode: number): Promise<never> {
+    stopped ??= (async () => {
+      for (const child of [...children].reverse()) {
+        await stopChildService(child, config.SHUTDOWN_GRACE_MS + 5000, logger);
+      }
+      // A server still starting is waited for, then stopped.
+      const server = await databaseStarting?.catch(() => undefined);
+      await server?.embedded?.stop();
+      process.stdout.write('All services stopped.\n');
+      process.exit(exitCode);
+    })();
+    return stopped;
+  }
+  onStopSignals(
+    logger,
+    () => stopAll(0),
+    () => {
+      for (const child of children) child.process.kill('SIGKILL');
+    },
+  );
 
   try {
+    await checkPortsFree(config);
+    databaseStarting = resolveDatabaseServer(config, logger);
+    const server = await databaseStarting;
     await Promise.all(
       SERVICE_NAMES.map((name) =>
         prepareSubgraphDatabase(
@@ -85,9 +156,7 @@ async function main(): Promise<void> {
     // Children reach the database through the URL resolved here, so none of
     // them starts an embedded server of its own.
     const environment = { ...process.env, DATABASE_URL: server.url };
-    for (const name of SERVICE_NAMES) {
-      children.push(startChildService(name, entryPoints[name], environment));
-    }
+    for (const name of SERVICE_NAMES) startService(name, environment);
     await Promise.all(
       SERVICE_NAMES.map((name, index) =>
         waitUntilReady(
@@ -97,14 +166,16 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    await seedDemoData(config, server.url, logger);
-
-    const gateway = startChildService(
-      'gateway',
-      entryPoints.gateway,
-      environment,
+    await seedDemoListingsAt(
+      serviceDatabaseUrl(config, 'marketplace', server.url),
+      localUrl(config, config.CATALOG_PORT, '/graphql'),
+      logger,
     );
-    children.push(gateway);
+
+    const gateway = startService(
+      'gateway',
+      gatewayEnvironment(config, environment),
+    );
     await waitUntilReady(
       gateway,
       localUrl(config, config.GATEWAY_PORT, '/ready'),
@@ -112,7 +183,7 @@ async function main(): Promise<void> {
     );
     for (const child of children) {
       void child.exited.then((code) => {
-        if (stopping) return;
+        if (stopped) return;
         logger.error(
           { service: child.name, code },
           'service exited unexpectedly; stopping the others',
@@ -122,21 +193,14 @@ async function main(): Promise<void> {
     }
     printUrls(config);
   } catch (error) {
+    if (stopped) {
+      await stopped;
+      return;
+    }
     logger.error({ err: error }, 'start failed');
+    process.stderr.write(`npm start failed: ${(error as Error).message}\n`);
     await stopAll(1);
   }
-}
-
-async function seedDemoData(
-  config: Config,
-  serverUrl: string,
-  logger: Logger,
-): Promise<void> {
-  await seedDemoListingsAt(
-    serviceDatabaseUrl(config, 'marketplace', serverUrl),
-    localUrl(config, config.CATALOG_PORT, '/graphql'),
-    logger,
-  );
 }
 
 function printUrls(config: Config): void {

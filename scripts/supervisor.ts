@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../platform/logger.js';
 
@@ -13,6 +14,10 @@ export interface ChildService {
  * Starts a TypeScript entry point under Node with tsx, in its own process
  * group so that a terminal's Ctrl-C reaches only the supervisor, which then
  * stops the services in order. Output lines are prefixed with the name.
+ *
+ * The child gets an IPC channel as a lifeline: when the supervisor ends in
+ * any way, even by SIGKILL, the channel closes and the child stops itself
+ * (see `stopOnSignals` in platform/main.ts).
  */
 export function startChildService(
   name: string,
@@ -22,7 +27,7 @@ export function startChildService(
 ): ChildService {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: environment,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     detached: true,
   });
   const prefix = `[${name}]`.padEnd(14);
@@ -85,4 +90,26 @@ export async function waitUntilReady(
   throw new Error(
     `${service.name} was not ready at ${url} after ${timeoutMs} ms.`,
   );
+}
+
+/** Throws a clear error when `host:port` is already in use. */
+export async function assertPortFree(
+  host: string,
+  port: number,
+  variable: string,
+): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `Port ${port} (${variable}) is already in use on ${host}. Stop the process using it, or set ${variable} to a free port.`,
+            )
+          : error,
+      );
+    });
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

@@ -223,14 +223,14 @@ describe('stock', () => {
     const events = await catalog.database.db
       .select()
       .from(tables.outboxEvents)
-      .orderBy(asc(tables.outboxEvents.position));
+      .orderBy(asc(tables.outboxEvents.sequence));
     const stockEvents = events.filter(
       (event) => event.type === 'stock.changed',
     );
     expect(stockEvents.map((event) => (event.payload as any).onHand)).toEqual([
       10, 7,
     ]);
-    expect(stockEvents[1]!.position).toBeGreaterThan(stockEvents[0]!.position);
+    expect(stockEvents[1]!.sequence).toBeGreaterThan(stockEvents[0]!.sequence);
   });
 
   it('rejects an adjustment below zero and an unknown SKU', async () => {

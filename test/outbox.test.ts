@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
-import { drizzle } from 'drizzle-orm/postgres-js';
+import { sql as raw } from 'drizzle-orm';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { serviceDatabaseUrl } from '../platform/database.js';
 import { createLogger } from '../platform/logger.js';
 import { appendEvents, readCommittedEvents } from '../platform/outbox.js';
@@ -10,7 +11,8 @@ import { createTestConfig, dropTestDatabases } from './support/config.js';
 
 const config = createTestConfig();
 const url = serviceDatabaseUrl(config, 'catalog');
-let sql: postgres.Sql;
+let client: postgres.Sql;
+let db: PostgresJsDatabase;
 
 beforeAll(async () => {
   await prepareSubgraphDatabase(
@@ -18,11 +20,12 @@ beforeAll(async () => {
     url,
     createLogger('test', 'silent'),
   );
-  sql = postgres(url, { max: 4, onnotice: () => {} });
+  client = postgres(url, { max: 4, onnotice: () => {} });
+  db = drizzle(client);
 });
 
 afterAll(async () => {
-  await sql?.end();
+  await client?.end();
   await dropTestDatabases(config);
 });
 
@@ -32,41 +35,95 @@ const event = (aggregateId: string) => ({
   payload: { aggregateId },
 });
 
+/** A promise with its resolve function, to hold a transaction open. */
+function gate() {
+  let open!: () => void;
+  const passed = new Promise<void>((resolve) => (open = resolve));
+  return { open, passed };
+}
+
+/**
+ * Runs a transaction in steps: `takeId` makes PostgreSQL assign its
+ * transaction id, `write` appends one event, and the transaction commits
+ * when `commit` opens.
+ */
+function steppedTransaction(aggregateId: string) {
+  const takeId = gate();
+  const idTaken = gate();
+  const write = gate();
+  const written = gate();
+  const commit = gate();
+  const done = db.transaction(async (transaction) => {
+    await takeId.passed;
+    await transaction.execute(raw`select pg_current_xact_id()`);
+    idTaken.open();
+    await write.passed;
+    await appendEvents(transaction, [event(aggregateId)]);
+    written.open();
+    await commit.passed;
+  });
+  return {
+    async takeId() {
+      takeId.open();
+      await idTaken.passed;
+    },
+    async write() {
+      write.open();
+      await written.passed;
+    },
+    async commit() {
+      commit.open();
+      await done;
+    },
+  };
+}
+
 describe('readCommittedEvents', () => {
-  it('holds back events behind a transaction in flight', async () => {
-    const db = drizzle(sql);
-    let releaseFirst!: () => void;
-    const firstMayCommit = new Promise<void>(
-      (resolve) => (releaseFirst = resolve),
-    );
-    let firstWrote!: () => void;
-    const firstHasWritten = new Promise<void>(
-      (resolve) => (firstWrote = resolve),
-    );
+  it('holds back events behind an older open transaction', async () => {
+    const older = steppedTransaction('older');
+    const newer = steppedTransaction('newer');
+    await older.takeId();
+    await newer.takeId();
+    await older.write();
+    await newer.write();
+    await newer.commit();
 
-    // The first transaction takes the lower position and stays open.
-    const first = db.transaction(async (transaction) => {
-      await appendEvents(transaction, [event('first')]);
-      firstWrote();
-      await firstMayCommit;
-    });
-    await firstHasWritten;
-    await db.transaction((transaction) =>
-      appendEvents(transaction, [event('second')]),
-    );
+    expect(await readCommittedEvents(db, null, 100)).toEqual([]);
 
-    expect(await readCommittedEvents(db, 0, 100)).toEqual([]);
-
-    releaseFirst();
-    await first;
-    const events = await readCommittedEvents(db, 0, 100);
+    await older.commit();
+    const events = await readCommittedEvents(db, null, 100);
     expect(events.map((stored) => stored.aggregateId)).toEqual([
-      'first',
-      'second',
+      'older',
+      'newer',
     ]);
-    expect(events[1]!.position).toBeGreaterThan(events[0]!.position);
-    expect(
-      await readCommittedEvents(db, events[0]!.position, 100),
-    ).toHaveLength(1);
+    const rest = await readCommittedEvents(db, events[0]!.position, 100);
+    expect(rest.map((stored) => stored.aggregateId)).toEqual(['newer']);
+  });
+
+  it('delivers a late commit with a lower sequence', async () => {
+    const start = await readCommittedEvents(db, null, 1000);
+    const last = start.at(-1)!.position;
+
+    // `first` writes the lower sequence number but commits last.
+    const second = steppedTransaction('second');
+    const first = steppedTransaction('first');
+    await second.takeId();
+    await first.takeId();
+    await first.write();
+    await second.write();
+    await second.commit();
+
+    const seen = await readCommittedEvents(db, last, 100);
+    expect(seen.map((stored) => stored.aggregateId)).toEqual(['second']);
+
+    await first.commit();
+    const caughtUp = await readCommittedEvents(db, seen[0]!.position, 100);
+    expect(caughtUp.map((stored) => stored.aggregateId)).toEqual(['first']);
+  });
+
+  it('rejects a malformed position', async () => {
+    await expect(readCommittedEvents(db, 'abc', 10)).rejects.toThrow(
+      'Invalid event position "abc": use a position returned with an event, such as "7431.12".',
+    );
   });
 });

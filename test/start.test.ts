@@ -73,64 +73,94 @@ async function waitFor(
   }
 }
 
-describe('npm start', () => {
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+interface StartedGraph {
+  child: ChildProcess;
+  gatewayUrl: string;
+  output: () => string;
+  exited: Promise<string>;
+}
+
+const dataDirs: string[] = [];
+const groups: number[] = [];
+
+afterAll(() => {
+  for (const pid of groups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // The group has ended.
+    }
+  }
+  for (const folder of dataDirs)
+    rmSync(folder, { recursive: true, force: true });
+});
+
+/**
+ * Runs `npm start` on a fresh data folder and free ports, in its own
+ * process group so that a signal to the group reaches every process of it
+ * as a terminal's Ctrl-C would. Only the ports are set: the supervisor
+ * points the gateway at the subgraphs' ports by itself.
+ */
+async function startGraph(): Promise<StartedGraph> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'commerce-graph-start-'));
   chmodSync(dataDir, 0o777);
-  let child: ChildProcess | undefined;
+  dataDirs.push(dataDir);
+  const ports = await Promise.all(Array.from({ length: 6 }, freePort));
+  const environment: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(ports[0]),
+    GATEWAY_PORT: String(ports[1]),
+    CATALOG_PORT: String(ports[2]),
+    ORDERS_PORT: String(ports[3]),
+    SHIPMENTS_PORT: String(ports[4]),
+    MARKETPLACE_PORT: String(ports[5]),
+    LOG_LEVEL: 'warn',
+  };
+  // A fresh data folder means the embedded server, whatever the run uses.
+  delete environment.DATABASE_URL;
+  for (const name of ['CATALOG', 'ORDERS', 'SHIPMENTS', 'MARKETPLACE']) {
+    delete environment[`${name}_URL`];
+  }
 
-  afterAll(() => {
-    if (child?.pid && isAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+  const child = spawn('npm', ['start'], {
+    env: environment,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  groups.push(child.pid!);
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) =>
+      resolve(`code ${code}, signal ${signal}`),
+    ),
+  );
+  await waitFor(
+    () => output.includes('Press Ctrl-C to stop.') || child.exitCode !== null,
+    150_000,
+    `npm start to print its URLs; output so far:\n${output}`,
+  );
+  const gatewayUrl = `http://127.0.0.1:${ports[1]}/graphql`;
+  expect(output).toContain(`gateway      ${gatewayUrl}`);
+  return { child, gatewayUrl, output: () => output, exited };
+}
 
+describe('npm start', () => {
   it('serves the sample catalog and stops on SIGINT', async () => {
-    const ports = await Promise.all(Array.from({ length: 6 }, freePort));
-    const environment: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATA_DIR: dataDir,
-      EMBEDDED_PG_PORT: String(ports[0]),
-      GATEWAY_PORT: String(ports[1]),
-      CATALOG_PORT: String(ports[2]),
-      ORDERS_PORT: String(ports[3]),
-      SHIPMENTS_PORT: String(ports[4]),
-      MARKETPLACE_PORT: String(ports[5]),
-      CATALOG_URL: `http://127.0.0.1:${ports[2]}/graphql`,
-      ORDERS_URL: `http://127.0.0.1:${ports[3]}/graphql`,
-      SHIPMENTS_URL: `http://127.0.0.1:${ports[4]}/graphql`,
-      MARKETPLACE_URL: `http://127.0.0.1:${ports[5]}/graphql`,
-      LOG_LEVEL: 'warn',
-    };
-    // A fresh data folder means the embedded server, whatever the run uses.
-    delete environment.DATABASE_URL;
-
-    // Its own process group, so the SIGINT below reaches every process of
-    // the group as a terminal's Ctrl-C would.
-    child = spawn('npm', ['start'], {
-      env: environment,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<string>((resolve) =>
-      child!.once('exit', (code, signal) =>
-        resolve(`code ${code}, signal ${signal}`),
-      ),
-    );
-
-    await waitFor(
-      () =>
-        output.includes('Press Ctrl-C to stop.') || child!.exitCode !== null,
-      150_000,
-      `npm start to print its URLs; output so far:\n${output}`,
-    );
-    expect(output).toContain(
-      `gateway      http://127.0.0.1:${ports[1]}/graphql`,
-    );
+    const { child, gatewayUrl, output, exited } = await startGraph();
 
     const result = await postGraphQL<any>(
-      `http://127.0.0.1:${ports[1]}/graphql`,
+      gatewayUrl,
       `{ variant(sku: "woo-hoodie-red") {
            price { amount currencyCode } compareAtPrice { amount }
            product { title listings { status price { amount } } }
@@ -161,10 +191,33 @@ describe('npm start', () => {
     expect(exit).toMatch(/^code 0|signal SIGINT$/);
     await waitFor(
       () => started.every((pid) => !isAlive(pid)),
-      10_000,
+      20_000,
       'every started process to end',
     );
     expect(started.filter(isAlive)).toEqual([]);
-    expect(output).toContain('All services stopped.');
+    expect(output()).toContain('All services stopped.');
+  }, 240_000);
+
+  it('stops the services when the supervisor is killed', async () => {
+    const { child } = await startGraph();
+    const started = descendantsOf(child.pid!);
+    // The node process itself, not the `sh -c` that npm runs it through.
+    const supervisor = started.find((pid) =>
+      /^\S*node --import tsx scripts\/start\.ts/.test(commandLine(pid)),
+    );
+    const services = started.filter((pid) =>
+      /(subgraphs\/\w+|gateway)\/index\.ts/.test(commandLine(pid)),
+    );
+    expect(supervisor).toBeDefined();
+    expect(services).toHaveLength(5);
+
+    // SIGKILL runs no handler: only the closed IPC channel tells them.
+    process.kill(supervisor!, 'SIGKILL');
+    await waitFor(
+      () => services.every((pid) => !isAlive(pid)),
+      30_000,
+      'the services to stop after their supervisor died',
+    );
+    expect(services.filter(isAlive)).toEqual([]);
   }, 240_000);
 });

@@ -240,7 +240,7 @@ export type Query = {
   locations: Array<Location>;
   /** An active product by handle or ID, including products hidden from listings. */
   product?: Maybe<Product>;
-  /** Active products that are listed in the catalog, newest first. */
+  /** Active products that are listed in the catalog, in creation order. `first` defaults to 20, at most 250. */
   products: ProductConnection;
   /** A variant of an active product by SKU or ID. */
   variant?: Maybe<Variant>;

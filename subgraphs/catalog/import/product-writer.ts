@@ -3,7 +3,11 @@ import { uuidv7 } from '../../../platform/ids.js';
 import { appendEvents } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
 import type { ProductRow, VariantRow } from '../db/tables.js';
-import { changeOnHand, type CatalogTransaction } from '../services/stock.js';
+import {
+  changeOnHand,
+  MAX_ON_HAND,
+  type CatalogTransaction,
+} from '../services/stock.js';
 import { allocateHandle } from '../services/handles.js';
 import { changedKeys } from './value-equality.js';
 import type {
@@ -289,7 +293,7 @@ async function writeStock(
   for (const variant of counted) {
     const current = onHandByVariant.get(variant.variantId) ?? 0;
     if (current === variant.onHand) continue;
-    await changeOnHand(transaction, {
+    const result = await changeOnHand(transaction, {
       variantId: variant.variantId,
       sku: variant.sku,
       locationId: settings.locationId,
@@ -297,6 +301,12 @@ async function writeStock(
       quantity: variant.onHand,
       note: `Catalog import of ${settings.sourceName}, line ${variant.line}`,
     });
+    if (!result.ok) {
+      throw new ProductWriteError(
+        variant.line,
+        `Stock ${variant.onHand} of SKU "${variant.sku}" is out of range; use a whole number from 0 to ${MAX_ON_HAND}.`,
+      );
+    }
     adjustments += 1;
   }
   return adjustments;

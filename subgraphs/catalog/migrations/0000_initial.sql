@@ -13,7 +13,7 @@ CREATE TABLE "locations" (
 );
 --> statement-breakpoint
 CREATE TABLE "outbox_events" (
-	"position" bigserial PRIMARY KEY NOT NULL,
+	"sequence" bigserial PRIMARY KEY NOT NULL,
 	"id" uuid NOT NULL,
 	"type" text NOT NULL,
 	"aggregate_id" text NOT NULL,
@@ -110,7 +110,7 @@ ALTER TABLE "stock_adjustments" ADD CONSTRAINT "stock_adjustments_location_id_lo
 ALTER TABLE "stock_levels" ADD CONSTRAINT "stock_levels_variant_id_variants_id_fk" FOREIGN KEY ("variant_id") REFERENCES "public"."variants"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "stock_levels" ADD CONSTRAINT "stock_levels_location_id_locations_id_fk" FOREIGN KEY ("location_id") REFERENCES "public"."locations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "variants" ADD CONSTRAINT "variants_product_id_products_id_fk" FOREIGN KEY ("product_id") REFERENCES "public"."products"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "outbox_events_type_idx" ON "outbox_events" USING btree ("type","position");--> statement-breakpoint
+CREATE INDEX "outbox_events_stream_idx" ON "outbox_events" USING btree ("transaction_id","sequence");--> statement-breakpoint
 CREATE INDEX "products_listing_idx" ON "products" USING btree ("status","listed","id");--> statement-breakpoint
 CREATE INDEX "products_categories_idx" ON "products" USING gin ("categories");--> statement-breakpoint
 CREATE INDEX "stock_adjustments_variant_idx" ON "stock_adjustments" USING btree ("variant_id","created_at");--> statement-breakpoint

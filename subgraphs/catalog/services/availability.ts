@@ -7,12 +7,20 @@ export function sumAvailable(levels: StockLevelRow[]): number {
   return total;
 }
 
-/** Units available to sell, or null when the variant does not track stock. */
+/** Largest value of a GraphQL Int. */
+const GRAPHQL_INT_MAX = 2_147_483_647;
+
+/**
+ * Units available to sell, or null when the variant does not track stock.
+ * A sum over several full locations can pass the GraphQL Int range, so it
+ * is capped at the largest Int.
+ */
 export function quantityAvailable(
   variant: VariantRow,
   levels: StockLevelRow[],
 ): number | null {
-  return variant.tracksInventory ? sumAvailable(levels) : null;
+  if (!variant.tracksInventory) return null;
+  return Math.min(sumAvailable(levels), GRAPHQL_INT_MAX);
 }
 
 /**

@@ -412,6 +412,14 @@ export async function updateVariant(
       )
       .map((option) => ({ name: option.name, value: option.value ?? null }));
   }
+  const changesPrice =
+    input.price !== undefined || input.compareAtPrice !== undefined;
+  if (changesPrice && existing.currencyCode !== config.SHOP_CURRENCY) {
+    checker.fail(
+      ['input', 'price'],
+      `Variant prices are in ${existing.currencyCode}, not the shop currency ${config.SHOP_CURRENCY}; re-import the product in ${config.SHOP_CURRENCY} to change them.`,
+    );
+  }
   if (input.price !== undefined) {
     changes.priceAmount =
       input.price === null

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, TransactionRollbackError } from 'drizzle-orm';
 import type { Database } from '../../../platform/database.js';
 import { UserErrorCode, type UserError } from '../../../platform/errors.js';
 import * as tables from '../db/tables.js';
@@ -9,9 +9,12 @@ import type {
 } from '../generated/resolvers.js';
 import {
   DEFAULT_LOCATION_CODE,
+  MAX_ON_HAND,
   changeOnHand,
   ensureDefaultLocation,
+  type StockAdjustmentReason,
   type StockChange,
+  type StockChangeResult,
 } from './stock.js';
 
 type CatalogDatabase = Database<typeof tables>;
@@ -21,9 +24,6 @@ export interface StockResult {
   change: StockChange | null;
   userErrors: UserError[];
 }
-
-/** Largest on-hand quantity accepted; PostgreSQL `integer` holds up to 2^31 - 1. */
-const MAX_QUANTITY = 1_000_000_000;
 
 function failure(
   field: string,
@@ -77,63 +77,85 @@ async function findTargets(
   return { variant, location };
 }
 
+/**
+ * Runs one change in its own transaction. A rejected change rolls back, so
+ * it leaves no stock row, adjustment or event behind.
+ */
+async function applyChange(
+  db: CatalogDatabase,
+  input: {
+    sku: string;
+    locationCode?: string | null;
+    reason: StockAdjustmentReason;
+    note?: string | null;
+  },
+  amount: { quantity: number } | { delta: number },
+): Promise<StockResult> {
+  const targets = await findTargets(db, input.sku, input.locationCode);
+  if ('userErrors' in targets) return targets;
+  let result: StockChangeResult | undefined;
+  try {
+    await db.transaction(async (transaction) => {
+      result = await changeOnHand(transaction, {
+        variantId: targets.variant.id,
+        sku: targets.variant.sku,
+        locationId: targets.location.id,
+        reason: input.reason,
+        note: input.note,
+        ...amount,
+      });
+      if (!result.ok) transaction.rollback();
+    });
+  } catch (error) {
+    if (!(error instanceof TransactionRollbackError)) throw error;
+  }
+  if (!result!.ok) {
+    const field = 'quantity' in amount ? 'quantity' : 'delta';
+    const change =
+      'quantity' in amount
+        ? `Setting "${input.sku}" to ${amount.quantity}`
+        : `Adjusting "${input.sku}" by ${amount.delta}`;
+    return result!.reason === 'BELOW_ZERO'
+      ? failure(
+          field,
+          `${change} would take on-hand below zero.`,
+          UserErrorCode.InsufficientStock,
+        )
+      : failure(
+          field,
+          `${change} would take on-hand to ${result!.quantityAfter}, above the maximum of ${MAX_ON_HAND}.`,
+          UserErrorCode.Invalid,
+        );
+  }
+  return { variant: targets.variant, change: result!.change, userErrors: [] };
+}
+
 /** Sets on-hand to a quantity; the difference is recorded as an adjustment. */
 export async function setStock(
   db: CatalogDatabase,
   input: StockSetInput,
 ): Promise<StockResult> {
-  if (input.quantity < 0 || input.quantity > MAX_QUANTITY) {
+  if (input.quantity < 0 || input.quantity > MAX_ON_HAND) {
     return failure(
       'quantity',
-      `Invalid quantity ${input.quantity}: use a whole number from 0 to ${MAX_QUANTITY}.`,
+      `Invalid quantity ${input.quantity}: use a whole number from 0 to ${MAX_ON_HAND}.`,
       UserErrorCode.Invalid,
     );
   }
-  const targets = await findTargets(db, input.sku, input.locationCode);
-  if ('userErrors' in targets) return targets;
-  const change = await db.transaction((transaction) =>
-    changeOnHand(transaction, {
-      variantId: targets.variant.id,
-      sku: targets.variant.sku,
-      locationId: targets.location.id,
-      quantity: input.quantity,
-      reason: input.reason,
-      note: input.note,
-    }),
-  );
-  return { variant: targets.variant, change, userErrors: [] };
+  return applyChange(db, input, { quantity: input.quantity });
 }
 
-/** Adds a signed delta to on-hand; rejected when on-hand would drop below zero. */
+/** Adds a signed delta to on-hand; rejected when on-hand would leave 0 to MAX_ON_HAND. */
 export async function adjustStock(
   db: CatalogDatabase,
   input: StockAdjustInput,
 ): Promise<StockResult> {
-  if (input.delta === 0 || Math.abs(input.delta) > MAX_QUANTITY) {
+  if (input.delta === 0 || Math.abs(input.delta) > MAX_ON_HAND) {
     return failure(
       'delta',
-      `Invalid delta ${input.delta}: use a non-zero whole number between -${MAX_QUANTITY} and ${MAX_QUANTITY}.`,
+      `Invalid delta ${input.delta}: use a non-zero whole number between -${MAX_ON_HAND} and ${MAX_ON_HAND}.`,
       UserErrorCode.Invalid,
     );
   }
-  const targets = await findTargets(db, input.sku, input.locationCode);
-  if ('userErrors' in targets) return targets;
-  const change = await db.transaction((transaction) =>
-    changeOnHand(transaction, {
-      variantId: targets.variant.id,
-      sku: targets.variant.sku,
-      locationId: targets.location.id,
-      delta: input.delta,
-      reason: input.reason,
-      note: input.note,
-    }),
-  );
-  if (!change) {
-    return failure(
-      'delta',
-      `Adjusting "${input.sku}" by ${input.delta} would take on-hand below zero.`,
-      UserErrorCode.InsufficientStock,
-    );
-  }
-  return { variant: targets.variant, change, userErrors: [] };
+  return applyChange(db, input, { delta: input.delta });
 }

@@ -19,10 +19,26 @@ export const DEFAULT_LOCATION_CODE = 'default';
 
 export type StockAdjustmentReason = StockAdjustmentRow['reason'];
 
+/**
+ * Largest on-hand quantity of one variant at one location. The column is a
+ * PostgreSQL `integer` (up to 2^31 - 1); the lower limit leaves room for
+ * sums over a few locations.
+ */
+export const MAX_ON_HAND = 1_000_000_000;
+
 export interface StockChange {
   stockLevel: StockLevelRow;
-  adjustment: StockAdjustmentRow;
+  /** Null when the quantity was already as requested, so nothing changed. */
+  adjustment: StockAdjustmentRow | null;
 }
+
+export type StockChangeResult =
+  | { ok: true; change: StockChange }
+  | {
+      ok: false;
+      reason: 'BELOW_ZERO' | 'ABOVE_MAXIMUM';
+      quantityAfter: number;
+    };
 
 /** Returns the default location, creating it on first use. */
 export async function ensureDefaultLocation(
@@ -72,7 +88,8 @@ async function lockStockLevel(
 /**
  * Applies a change of on-hand quantity: updates the stock row, records the
  * adjustment and appends a `stock.changed` event, all in `transaction`.
- * Returns null when the change would take on-hand below zero.
+ * Fails without writing when on-hand would leave 0 to MAX_ON_HAND, and
+ * writes nothing when the quantity is already as requested.
  */
 export async function changeOnHand(
   transaction: CatalogTransaction,
@@ -83,7 +100,7 @@ export async function changeOnHand(
     reason: StockAdjustmentReason;
     note?: string | null;
   } & ({ quantity: number } | { delta: number }),
-): Promise<StockChange | null> {
+): Promise<StockChangeResult> {
   const current = await lockStockLevel(
     transaction,
     change.variantId,
@@ -92,7 +109,14 @@ export async function changeOnHand(
   const quantityAfter =
     'quantity' in change ? change.quantity : current.onHand + change.delta;
   const delta = quantityAfter - current.onHand;
-  if (quantityAfter < 0) return null;
+  if (quantityAfter < 0)
+    return { ok: false, reason: 'BELOW_ZERO', quantityAfter };
+  if (quantityAfter > MAX_ON_HAND) {
+    return { ok: false, reason: 'ABOVE_MAXIMUM', quantityAfter };
+  }
+  if (delta === 0) {
+    return { ok: true, change: { stockLevel: current, adjustment: null } };
+  }
 
   const [stockLevel] = await transaction
     .update(tables.stockLevels)
@@ -132,5 +156,8 @@ export async function changeOnHand(
       },
     },
   ]);
-  return { stockLevel: stockLevel!, adjustment: adjustment! };
+  return {
+    ok: true,
+    change: { stockLevel: stockLevel!, adjustment: adjustment! },
+  };
 }

@@ -119,14 +119,11 @@ export async function listProducts(
     ...filterConditions(args.filter),
   ];
   if (after) conditions.push(gt(tables.products.id, after));
-  const rows: ProductRow[] =
-    first === 0
-      ? []
-      : await db
-          .select()
-          .from(tables.products)
-          .where(and(...conditions))
-          .orderBy(asc(tables.products.id))
-          .limit(first + 1);
+  const rows: ProductRow[] = await db
+    .select()
+    .from(tables.products)
+    .where(and(...conditions))
+    .orderBy(asc(tables.products.id))
+    .limit(first + 1);
   return toConnection(rows, first, after !== null, (row) => row.id);
 }

@@ -34,7 +34,7 @@ CREATE TABLE "marketplace_connections" (
 );
 --> statement-breakpoint
 CREATE TABLE "outbox_events" (
-	"position" bigserial PRIMARY KEY NOT NULL,
+	"sequence" bigserial PRIMARY KEY NOT NULL,
 	"id" uuid NOT NULL,
 	"type" text NOT NULL,
 	"aggregate_id" text NOT NULL,
@@ -47,4 +47,4 @@ CREATE TABLE "outbox_events" (
 ALTER TABLE "listings" ADD CONSTRAINT "listings_connection_id_marketplace_connections_id_fk" FOREIGN KEY ("connection_id") REFERENCES "public"."marketplace_connections"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "listings_product_idx" ON "listings" USING btree ("product_id","created_at");--> statement-breakpoint
 CREATE INDEX "listings_variant_idx" ON "listings" USING btree ("variant_id","created_at");--> statement-breakpoint
-CREATE INDEX "outbox_events_type_idx" ON "outbox_events" USING btree ("type","position");
+CREATE INDEX "outbox_events_stream_idx" ON "outbox_events" USING btree ("transaction_id","sequence");

@@ -35,7 +35,7 @@ CREATE TABLE "orders" (
 );
 --> statement-breakpoint
 CREATE TABLE "outbox_events" (
-	"position" bigserial PRIMARY KEY NOT NULL,
+	"sequence" bigserial PRIMARY KEY NOT NULL,
 	"id" uuid NOT NULL,
 	"type" text NOT NULL,
 	"aggregate_id" text NOT NULL,
@@ -50,4 +50,4 @@ ALTER TABLE "orders" ADD CONSTRAINT "orders_customer_id_customers_id_fk" FOREIGN
 CREATE UNIQUE INDEX "customers_email_idx" ON "customers" USING btree (lower("email"));--> statement-breakpoint
 CREATE INDEX "order_lines_order_idx" ON "order_lines" USING btree ("order_id","position");--> statement-breakpoint
 CREATE INDEX "orders_customer_idx" ON "orders" USING btree ("customer_id","id");--> statement-breakpoint
-CREATE INDEX "outbox_events_type_idx" ON "outbox_events" USING btree ("type","position");
+CREATE INDEX "outbox_events_stream_idx" ON "outbox_events" USING btree ("transaction_id","sequence");

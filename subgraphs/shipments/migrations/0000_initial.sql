@@ -1,6 +1,6 @@
 CREATE TYPE "public"."shipment_status" AS ENUM('PENDING', 'LABEL_CREATED', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED', 'RETURNED', 'FAILED', 'CANCELLED');--> statement-breakpoint
 CREATE TABLE "outbox_events" (
-	"position" bigserial PRIMARY KEY NOT NULL,
+	"sequence" bigserial PRIMARY KEY NOT NULL,
 	"id" uuid NOT NULL,
 	"type" text NOT NULL,
 	"aggregate_id" text NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE "tracking_events" (
 );
 --> statement-breakpoint
 ALTER TABLE "tracking_events" ADD CONSTRAINT "tracking_events_shipment_id_shipments_id_fk" FOREIGN KEY ("shipment_id") REFERENCES "public"."shipments"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "outbox_events_type_idx" ON "outbox_events" USING btree ("type","position");--> statement-breakpoint
+CREATE INDEX "outbox_events_stream_idx" ON "outbox_events" USING btree ("transaction_id","sequence");--> statement-breakpoint
 CREATE INDEX "shipments_order_idx" ON "shipments" USING btree ("order_id","created_at");--> statement-breakpoint
 CREATE INDEX "shipments_tracking_number_idx" ON "shipments" USING btree ("carrier","tracking_number");--> statement-breakpoint
 CREATE INDEX "tracking_events_shipment_idx" ON "tracking_events" USING btree ("shipment_id","occurred_at");
