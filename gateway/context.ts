@@ -47,3 +47,26 @@ export const requestTrackingPlugin: ApolloServerPlugin<GatewayContext> = {
     };
   },
 };
+
+/**
+ * Answers HTTP 400 when every error is the planner rejecting the operation
+ * itself (INVALID_GRAPHQL, such as several operations without an
+ * operationName). @apollo/gateway reports these while executing, which
+ * Apollo Server would otherwise answer with 500.
+ */
+export const clientErrorStatusPlugin: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response }) {
+        if (response.body.kind !== 'single') return;
+        const { data, errors } = response.body.singleResult;
+        const isPlanningRejection =
+          data === undefined &&
+          errors !== undefined &&
+          errors.length > 0 &&
+          errors.every((error) => error.extensions?.code === 'INVALID_GRAPHQL');
+        if (isPlanningRejection) response.http.status = 400;
+      },
+    };
+  },
+};

@@ -16,8 +16,10 @@ import {
   type RunningHttpServer,
 } from '../platform/http-server.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
+import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
 import {
   createGatewayContext,
+  clientErrorStatusPlugin,
   requestTrackingPlugin,
   type GatewayContext,
 } from './context.js';
@@ -108,7 +110,11 @@ export async function startGateway(
     // HTTP server drains before Apollo stops.
     stopOnTerminationSignals: false,
     logger,
-    plugins: [requestTrackingPlugin],
+    plugins: [
+      requestTrackingPlugin,
+      clientErrorStatusPlugin,
+      rejectNulCharactersPlugin(),
+    ],
   });
   try {
     await apollo.start();

@@ -46,6 +46,39 @@ export function badUserInput(message: string, argumentName?: string) {
   });
 }
 
+/** Longest error message kept in a log record, in characters. */
+const MAX_LOGGED_MESSAGE = 2000;
+
+/**
+ * Reduces an error to what a log needs. A failed drizzle query's message
+ * contains its SQL and every parameter, which can be megabytes of user
+ * input and personal data, so parameters are dropped and messages cut.
+ */
+export function summarizeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const shorten = (message: string) =>
+    message
+      .replace(/\nparams: [\s\S]*$/, '\nparams: [omitted]')
+      .slice(0, MAX_LOGGED_MESSAGE);
+  const cause = error.cause as
+    { message?: unknown; code?: unknown } | undefined;
+  return {
+    type: error.name,
+    message: shorten(error.message),
+    code: (error as { code?: unknown }).code,
+    cause:
+      cause && typeof cause.message === 'string'
+        ? { message: shorten(cause.message), code: cause.code }
+        : undefined,
+    // The stack repeats the message first, so only its frames are kept.
+    stack: error.stack
+      ?.split('\n')
+      .filter((line) => line.trimStart().startsWith('at '))
+      .slice(0, 8)
+      .join('\n'),
+  };
+}
+
 /**
  * Formats errors for clients of a service. Errors that carry a known code
  * pass through; anything else (a driver error with SQL in it, a bug) is
@@ -60,6 +93,8 @@ export function createErrorFormatter(logger: Logger) {
   knownCodes.add('PERSISTED_QUERY_NOT_SUPPORTED');
   knownCodes.add('OPERATION_RESOLUTION_FAILURE');
   knownCodes.add('BAD_REQUEST');
+  // @apollo/gateway's code for an operation its planner rejects.
+  knownCodes.add('INVALID_GRAPHQL');
 
   return (
     formatted: GraphQLFormattedError,
@@ -78,7 +113,7 @@ export function createErrorFormatter(logger: Logger) {
       return { ...formatted, extensions };
     }
     logger.error(
-      { err: original, path: formatted.path },
+      { error: summarizeError(original), path: formatted.path },
       'unexpected error while resolving',
     );
     return {

@@ -22,6 +22,7 @@ import {
   type RunningHttpServer,
 } from './http-server.js';
 import type { Logger } from './logger.js';
+import { rejectNulCharactersPlugin } from './nul-characters.js';
 
 /** Per-request context every subgraph resolver receives. */
 export interface SubgraphContext<
@@ -116,7 +117,10 @@ export async function startSubgraph<
     stopOnTerminationSignals: false,
     // Inline traces are for Apollo's hosted studio, which this graph does
     // not report to; computing them costs time on every request.
-    plugins: [ApolloServerPluginInlineTraceDisabled()],
+    plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
+      rejectNulCharactersPlugin(),
+    ],
   });
   await apollo.start();
 

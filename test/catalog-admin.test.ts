@@ -122,7 +122,7 @@ describe('productCreate', () => {
       {
         field: ['input', 'handle'],
         message:
-          'Invalid handle "Not A Handle": use lower-case letters, digits and single hyphens, such as "blue-hoodie".',
+          'Invalid handle "Not A Handle": use at most 100 lower-case letters, digits and single hyphens, such as "blue-hoodie".',
         code: 'INVALID',
       },
       {

@@ -229,6 +229,29 @@ describe('storefront through the gateway', () => {
   });
 });
 
+describe('client mistakes through the gateway', () => {
+  it('rejects a NUL character in variables', async () => {
+    const result = await stack.query(
+      `query ($sku: String) { variant(sku: $sku) { sku } }`,
+      { sku: 'woo-hoodie-red\u0000' },
+    );
+    expect(result.status).toBe(400);
+    expect(result.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('reports two operations without a name as a client error', async () => {
+    const result = await stack.query(
+      `query A { locations { code } } query B { locations { code } }`,
+    );
+    expect(result.status).toBe(400);
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors![0]!.message).toBe(
+      'Must provide operation name if query contains multiple operations.',
+    );
+    expect(result.errors![0]!.extensions!.code).toBe('INVALID_GRAPHQL');
+  });
+});
+
 describe('one subgraph down', () => {
   it('returns catalog data and an error naming marketplace', async () => {
     await stack.subgraphs.marketplace.close();

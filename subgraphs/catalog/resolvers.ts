@@ -184,13 +184,14 @@ export const resolvers: Resolvers = {
   },
 
   Variant: {
+    // A malformed representation resolves to null rather than failing the
+    // whole _entities batch it came in.
     __resolveReference: (reference, { loaders }) => {
-      if ('id' in reference && reference.id != null) {
-        return isUuid(reference.id)
-          ? loaders.variantById.load(reference.id)
-          : null;
+      const { id, sku } = reference as { id?: unknown; sku?: unknown };
+      if (typeof id === 'string') {
+        return isUuid(id) ? loaders.variantById.load(id) : null;
       }
-      return loaders.variantBySku.load((reference as { sku: string }).sku);
+      return typeof sku === 'string' ? loaders.variantBySku.load(sku) : null;
     },
     product: (variant, _args, { loaders }) =>
       loadVariantProduct(loaders, variant),

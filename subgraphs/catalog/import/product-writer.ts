@@ -4,6 +4,11 @@ import { appendEvents } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
 import type { ProductRow, VariantRow } from '../db/tables.js';
 import {
+  InputChecker,
+  LIST_LIMITS,
+  MAX_VARIANTS,
+} from '../services/validation.js';
+import {
   changeOnHand,
   MAX_ON_HAND,
   type CatalogTransaction,
@@ -52,6 +57,34 @@ interface VariantChanges {
 }
 
 /**
+ * Applies the rules the admin mutations apply (title, SKU, description and
+ * list limits), so an imported product can later be edited through the API.
+ * Throws a ProductWriteError with the first offending line.
+ */
+function checkDraftAgainstCatalogRules(draft: ProductDraft): void {
+  const checker = new InputChecker();
+  checker.title(['title'], draft.fields.title);
+  checker.description(['description'], draft.fields.description);
+  checker.list(['categories'], draft.fields.categories, LIST_LIMITS.categories);
+  checker.list(['tags'], draft.fields.tags, LIST_LIMITS.tags);
+  if (!checker.ok) {
+    throw new ProductWriteError(draft.line, checker.errors[0]!.message);
+  }
+  if (draft.variants.length > MAX_VARIANTS) {
+    throw new ProductWriteError(
+      draft.line,
+      `Too many variants: ${draft.variants.length}; use at most ${MAX_VARIANTS}.`,
+    );
+  }
+  for (const variant of draft.variants) {
+    checker.sku(['sku'], variant.fields.sku);
+    if (!checker.ok) {
+      throw new ProductWriteError(variant.line, checker.errors[0]!.message);
+    }
+  }
+}
+
+/**
  * Creates or updates one product with its variants, group members and
  * stock inside `transaction`. Only fields that differ are written, so an
  * unchanged product keeps its `updated_at` and gets no event. A created or
@@ -63,6 +96,7 @@ export async function writeProductDraft(
   draft: ProductDraft,
   settings: WriteSettings,
 ): Promise<WriteOutcome> {
+  checkDraftAgainstCatalogRules(draft);
   const [existing] = await transaction
     .select()
     .from(tables.products)

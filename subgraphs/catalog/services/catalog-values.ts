@@ -1,21 +1,40 @@
 import type { SelectedOptionValue } from '../db/tables.js';
 
-const MAX_HANDLE_LENGTH = 100;
+/** Longest handle accepted. */
+export const MAX_HANDLE_LENGTH = 100;
+/** Longest slug made from a title, leaving room for a "-2" style suffix. */
+const MAX_SLUG_LENGTH = 90;
 
-/**
- * Makes a URL slug: lower case, letters and digits of any script kept,
- * accents removed, every other run of characters turned into one "-".
- * Returns "product" when nothing is left.
- */
-export function slugify(text: string): string {
-  const slug = text
+/** Lower-cases, removes accents and turns runs of other characters into "-". */
+function toSlugCharacters(text: string): string {
+  return text
     .normalize('NFKD')
     .replace(/\p{M}+/gu, '')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '-')
-    .slice(0, MAX_HANDLE_LENGTH)
+    .replace(/[^\p{L}\p{N}]+/gu, '-');
+}
+
+/**
+ * Makes a URL slug of at most 90 characters: lower case, letters and digits
+ * of any script kept, accents removed, every other run of characters turned
+ * into one "-". Returns "product" when nothing is left.
+ */
+export function slugify(text: string): string {
+  const slug = toSlugCharacters(text)
+    .slice(0, MAX_SLUG_LENGTH)
     .replace(/^-+|-+$/g, '');
   return slug === '' ? 'product' : slug;
+}
+
+/** Checks that a handle is in slug form and at most MAX_HANDLE_LENGTH long. */
+export function isValidHandle(handle: string): boolean {
+  return (
+    handle.length > 0 &&
+    handle.length <= MAX_HANDLE_LENGTH &&
+    toSlugCharacters(handle) === handle &&
+    !handle.startsWith('-') &&
+    !handle.endsWith('-')
+  );
 }
 
 /** Normalises a category path to "A > B": trimmed parts, empty parts dropped. */

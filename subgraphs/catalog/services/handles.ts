@@ -1,7 +1,6 @@
 import { eq, inArray, like, or } from 'drizzle-orm';
 import * as tables from '../db/tables.js';
 import type { CatalogTransaction } from './stock.js';
-import { slugify } from './catalog-values.js';
 
 /** Suffixes tried through the handle index before scanning for more. */
 const INDEXED_CANDIDATES = 20;
@@ -50,9 +49,4 @@ async function takenHandles(
     .from(tables.products)
     .where(condition);
   return new Set(rows.map((row) => row.handle));
-}
-
-/** Checks that a handle is already in the form `slugify` produces. */
-export function isValidHandle(handle: string): boolean {
-  return handle.length > 0 && slugify(handle) === handle;
 }

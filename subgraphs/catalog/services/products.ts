@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Config } from '../../../platform/config.js';
 import type { Database } from '../../../platform/database.js';
@@ -20,7 +21,7 @@ import {
   variantTitle,
 } from './catalog-values.js';
 import { allocateHandle } from './handles.js';
-import { InputChecker } from './validation.js';
+import { InputChecker, LIST_LIMITS, MAX_VARIANTS } from './validation.js';
 
 type CatalogDatabase = Database<typeof tables>;
 type NewVariant = typeof tables.variants.$inferInsert;
@@ -116,6 +117,77 @@ function checkVariantFields(
   };
 }
 
+/**
+ * Checks that new product options keep every option and value the
+ * product's variants select, so no variant points at a removed value.
+ */
+async function checkOptionsStillCover(
+  db: CatalogDatabase,
+  checker: InputChecker,
+  productId: string,
+  options: ProductOptionInput[],
+): Promise<void> {
+  const variants = await db
+    .select({
+      sku: tables.variants.sku,
+      selected: tables.variants.selectedOptions,
+    })
+    .from(tables.variants)
+    .where(eq(tables.variants.productId, productId));
+  for (const variant of variants) {
+    for (const selected of variant.selected) {
+      const option = options.find(
+        (candidate) => candidate.name === selected.name,
+      );
+      const kept =
+        option !== undefined &&
+        (selected.value === null || option.values.includes(selected.value));
+      if (!kept) {
+        checker.fail(
+          ['input', 'options'],
+          `Variant "${variant.sku}" selects ${selected.name} ${selected.value ?? '(any)'}; keep that option value or change the variant first.`,
+        );
+        return;
+      }
+    }
+  }
+}
+
+/** Identifies a combination of option values, whatever their order. */
+function selectionKey(
+  selected: { name: string; value: string | null }[],
+): string {
+  return JSON.stringify(
+    [...selected]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((option) => [option.name, option.value]),
+  );
+}
+
+/** Checks the free-text and list fields shared by create and update. */
+function checkListFields(
+  checker: InputChecker,
+  input: {
+    description?: string | null;
+    categories?: string[] | null;
+    tags?: string[] | null;
+  },
+): void {
+  if (input.description != null) {
+    checker.description(['input', 'description'], input.description);
+  }
+  if (input.categories != null) {
+    checker.list(
+      ['input', 'categories'],
+      input.categories,
+      LIST_LIMITS.categories,
+    );
+  }
+  if (input.tags != null) {
+    checker.list(['input', 'tags'], input.tags, LIST_LIMITS.tags);
+  }
+}
+
 function normaliseCategories(categories: string[]): string[] {
   return [...new Set(categories.map(normaliseCategoryPath).filter(Boolean))];
 }
@@ -131,6 +203,14 @@ export async function createProduct(
   const options = checker.options(['input', 'options'], input.options ?? []);
   const productType = input.productType ?? 'STANDARD';
   const variantInputs = input.variants ?? [];
+  checkListFields(checker, input);
+  if (variantInputs.length > MAX_VARIANTS) {
+    checker.fail(
+      ['input', 'variants'],
+      `Too many variants: ${variantInputs.length}; use at most ${MAX_VARIANTS}.`,
+    );
+    return { product: null, userErrors: checker.errors };
+  }
   if (productType === 'GROUPED' && variantInputs.length > 0) {
     checker.fail(
       ['input', 'variants'],
@@ -159,6 +239,7 @@ export async function createProduct(
     ),
   );
   const seenSkus = new Set<string>();
+  const seenSelections = new Set<string>();
   variants.forEach((variant, index) => {
     if (seenSkus.has(variant.sku)) {
       checker.fail(
@@ -167,13 +248,64 @@ export async function createProduct(
       );
     }
     seenSkus.add(variant.sku);
+    const selection = selectionKey(variant.selectedOptions ?? []);
+    if (selection !== '[]' && seenSelections.has(selection)) {
+      checker.fail(
+        ['input', 'variants', String(index), 'selectedOptions'],
+        `Another variant already has the options ${variant.title}; give each variant its own combination.`,
+      );
+    }
+    seenSelections.add(selection);
   });
   if (!checker.ok) return { product: null, userErrors: checker.errors };
 
+  // A handle made from the title can be taken by a concurrent create between
+  // allocateHandle's read and the insert. A retry then adds a random
+  // suffix, because racing creates would all pick the same next handle.
+  for (let attempt = 1; ; attempt += 1) {
+    const result = await insertProduct(db, input, {
+      handle:
+        input.handle ??
+        (attempt === 1
+          ? undefined
+          : `${slugify(title)}-${randomBytes(3).toString('hex')}`),
+      title,
+      productType,
+      options,
+      images,
+      variants,
+    });
+    if (
+      'retry' in result &&
+      input.handle == null &&
+      attempt < HANDLE_ATTEMPTS
+    ) {
+      continue;
+    }
+    return 'retry' in result ? result.failure : result;
+  }
+}
+
+const HANDLE_ATTEMPTS = 5;
+
+async function insertProduct(
+  db: CatalogDatabase,
+  input: ProductCreateInput,
+  checked: {
+    /** Undefined: the first free handle made from the title. */
+    handle: string | undefined;
+    title: string;
+    productType: NonNullable<ProductCreateInput['productType']>;
+    options: ProductOptionInput[];
+    images: { url: string; altText: string | null }[];
+    variants: Omit<NewVariant, 'id' | 'productId' | 'position'>[];
+  },
+): Promise<ProductResult | { retry: true; failure: ProductResult }> {
+  const { title, productType, options, images, variants } = checked;
   try {
     const product = await db.transaction(async (transaction) => {
       const handle =
-        input.handle ?? (await allocateHandle(transaction, slugify(title)));
+        checked.handle ?? (await allocateHandle(transaction, slugify(title)));
       const [product] = await transaction
         .insert(tables.products)
         .values({
@@ -216,8 +348,9 @@ export async function createProduct(
     return { product, userErrors: [] };
   } catch (error) {
     const known = uniqueViolationError(error, ['input', 'variants']);
-    if (known) return { product: null, userErrors: [known] };
-    throw error;
+    if (!known) throw error;
+    const failure = { product: null, userErrors: [known] };
+    return known.field.at(-1) === 'handle' ? { retry: true, failure } : failure;
   }
 }
 
@@ -253,6 +386,7 @@ export async function updateProduct(
   }
   const checker = new InputChecker();
   const changes: Partial<typeof tables.products.$inferInsert> = {};
+  checkListFields(checker, input);
   if (input.title != null)
     changes.title = checker.title(['input', 'title'], input.title);
   if (input.handle != null)
@@ -263,13 +397,22 @@ export async function updateProduct(
   if (input.vendor !== undefined) changes.vendor = input.vendor;
   if (input.listed != null) changes.listed = input.listed;
   if (input.externalUrl !== undefined) {
+    if (input.externalUrl == null && existing.productType === 'EXTERNAL') {
+      checker.fail(
+        ['input', 'externalUrl'],
+        'An external product needs an externalUrl; it cannot be removed.',
+        UserErrorCode.Required,
+      );
+    }
     changes.externalUrl =
       input.externalUrl == null
         ? null
         : checker.url(['input', 'externalUrl'], input.externalUrl);
   }
-  if (input.options != null)
+  if (input.options != null) {
     changes.options = checker.options(['input', 'options'], input.options);
+    await checkOptionsStillCover(db, checker, existing.id, changes.options);
+  }
   if (input.images != null)
     changes.images = checker.images(['input', 'images'], input.images);
   if (input.categories != null)
@@ -337,12 +480,42 @@ export async function createVariant(
   );
   if (!checker.ok) return { variant: null, userErrors: checker.errors };
 
+  let rejection: UserError | undefined;
   try {
     const variant = await db.transaction(async (transaction) => {
+      // Locking the product serialises variant creation per product, so
+      // positions stay distinct and the checks below see every sibling.
+      await transaction
+        .select({ id: tables.products.id })
+        .from(tables.products)
+        .where(eq(tables.products.id, product.id))
+        .for('update');
       const siblings = await transaction
-        .select({ id: tables.variants.id })
+        .select({
+          id: tables.variants.id,
+          title: tables.variants.title,
+          selected: tables.variants.selectedOptions,
+        })
         .from(tables.variants)
         .where(eq(tables.variants.productId, product.id));
+      const selection = selectionKey(fields.selectedOptions ?? []);
+      if (siblings.length >= MAX_VARIANTS) {
+        rejection = {
+          field: ['input', 'productId'],
+          message: `The product has ${siblings.length} variants, the most allowed.`,
+          code: UserErrorCode.Invalid,
+        };
+      } else if (
+        selection !== '[]' &&
+        siblings.some((sibling) => selectionKey(sibling.selected) === selection)
+      ) {
+        rejection = {
+          field: ['input', 'variant', 'selectedOptions'],
+          message: `Another variant already has the options ${fields.title}; give each variant its own combination.`,
+          code: UserErrorCode.Taken,
+        };
+      }
+      if (rejection) return null;
       const [variant] = await transaction
         .insert(tables.variants)
         .values({
@@ -362,6 +535,7 @@ export async function createVariant(
       ]);
       return variant!;
     });
+    if (rejection) return { variant: null, userErrors: [rejection] };
     return { variant, userErrors: [] };
   } catch (error) {
     const known = uniqueViolationError(error, ['input', 'variant', 'sku']);

@@ -11,10 +11,22 @@ import type {
   SelectedOptionInput,
   WeightInput,
 } from '../generated/resolvers.js';
-import { isValidHandle } from './handles.js';
+import { isValidHandle } from './catalog-values.js';
 
 export const MAX_TITLE_LENGTH = 255;
 export const MAX_SKU_LENGTH = 100;
+/** Longest description, in characters (Shopify allows about 512 KB too). */
+export const MAX_DESCRIPTION_LENGTH = 512 * 1024;
+/** Most variants a product can have; one insert binds ~25 values per variant. */
+export const MAX_VARIANTS = 250;
+/** Limits of list fields: how many entries, and characters per entry. */
+export const LIST_LIMITS = {
+  categories: { count: 50, length: 255 },
+  tags: { count: 250, length: 255 },
+  images: { count: 250, length: 2048 },
+  options: { count: 10, length: 255 },
+  optionValues: { count: 250, length: 255 },
+} as const;
 
 /** Collects userErrors while an input is checked field by field. */
 export class InputChecker {
@@ -31,7 +43,9 @@ export class InputChecker {
   title(field: string[], value: string): string {
     const title = value.trim();
     if (!title) this.fail(field, 'Title is required.', UserErrorCode.Required);
-    else if (title.length > MAX_TITLE_LENGTH) {
+    else if (/\p{Cc}/u.test(title)) {
+      this.fail(field, 'Title contains a control character; remove it.');
+    } else if (title.length > MAX_TITLE_LENGTH) {
       this.fail(
         field,
         `Title has ${title.length} characters; use at most ${MAX_TITLE_LENGTH}.`,
@@ -40,11 +54,44 @@ export class InputChecker {
     return title;
   }
 
+  /** Checks a list of strings against its count and length limits. */
+  list(
+    field: string[],
+    values: readonly string[],
+    limits: { count: number; length: number },
+  ): void {
+    if (values.length > limits.count) {
+      this.fail(
+        field,
+        `Too many entries: ${values.length}; use at most ${limits.count}.`,
+      );
+      return;
+    }
+    values.forEach((value, index) => {
+      if (value.length > limits.length) {
+        this.fail(
+          [...field, String(index)],
+          `Entry has ${value.length} characters; use at most ${limits.length}.`,
+        );
+      }
+    });
+  }
+
+  description(field: string[], value: string): string {
+    if (value.length > MAX_DESCRIPTION_LENGTH) {
+      this.fail(
+        field,
+        `Description has ${value.length} characters; use at most ${MAX_DESCRIPTION_LENGTH}.`,
+      );
+    }
+    return value;
+  }
+
   handle(field: string[], value: string): string {
     if (!isValidHandle(value)) {
       this.fail(
         field,
-        `Invalid handle "${value}": use lower-case letters, digits and single hyphens, such as "blue-hoodie".`,
+        `Invalid handle "${value}": use at most 100 lower-case letters, digits and single hyphens, such as "blue-hoodie".`,
       );
     }
     return value;
@@ -53,10 +100,12 @@ export class InputChecker {
   sku(field: string[], value: string): string {
     const sku = value.trim();
     if (!sku) this.fail(field, 'SKU is required.', UserErrorCode.Required);
-    else if (sku.length > MAX_SKU_LENGTH || /\s/.test(sku)) {
+    else if (sku.length > MAX_SKU_LENGTH || /[\s\p{C}]/u.test(sku)) {
+      // \p{C} covers control and invisible format characters, such as a
+      // zero-width space, that would make two SKUs look the same.
       this.fail(
         field,
-        `Invalid SKU "${value}": use at most ${MAX_SKU_LENGTH} characters without spaces.`,
+        `Invalid SKU "${value}": use at most ${MAX_SKU_LENGTH} characters without spaces or control characters.`,
       );
     }
     return sku;
@@ -118,8 +167,18 @@ export class InputChecker {
     field: string[],
     options: ProductOptionInput[],
   ): ProductOptionInput[] {
+    this.list(
+      field,
+      options.map((option) => option.name),
+      LIST_LIMITS.options,
+    );
     const names = new Set<string>();
     options.forEach((option, index) => {
+      this.list(
+        [...field, String(index), 'values'],
+        option.values,
+        LIST_LIMITS.optionValues,
+      );
       const name = option.name.trim();
       if (!name) {
         this.fail(
@@ -137,7 +196,10 @@ export class InputChecker {
     });
     return options.map((option) => ({
       name: option.name.trim(),
-      values: option.values.map((value) => value.trim()).filter(Boolean),
+      // Repeated values collapse to one, keeping the first one's place.
+      values: [
+        ...new Set(option.values.map((value) => value.trim()).filter(Boolean)),
+      ],
     }));
   }
 
@@ -147,7 +209,15 @@ export class InputChecker {
     selected: SelectedOptionInput[],
     productOptions: ProductOptionInput[],
   ): SelectedOptionInput[] {
+    const seen = new Set<string>();
     selected.forEach((option, index) => {
+      if (seen.has(option.name)) {
+        this.fail(
+          [...field, String(index), 'name'],
+          `Option "${option.name}" is selected twice; select each option once.`,
+        );
+      }
+      seen.add(option.name);
       const productOption = productOptions.find(
         (candidate) => candidate.name === option.name,
       );
@@ -176,6 +246,11 @@ export class InputChecker {
     field: string[],
     images: ImageInput[],
   ): { url: string; altText: string | null }[] {
+    this.list(
+      field,
+      images.map((image) => image.url),
+      LIST_LIMITS.images,
+    );
     return images.map((image, index) => ({
       url: this.url([...field, String(index), 'url'], image.url),
       altText: image.altText ?? null,
