@@ -2,27 +2,40 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from '../platform/logger.js';
+import type { CallerIdentity } from './caller.js';
+import type { IdentityLayer } from './identity/index.js';
 
 /** Per-request context of the gateway's Apollo server. */
 export interface GatewayContext {
   /** The caller's `x-request-id` when it is well formed, otherwise a new UUID. */
   requestId: string;
   logger: Logger;
+  /** The verified caller; anonymous when no credentials were sent. */
+  caller: CallerIdentity;
+  /** Headers that carry the caller to subgraphs, signed by the gateway. */
+  subgraphHeaders: Record<string, string>;
 }
 
 /** Request ids accepted from callers. Any other value is replaced, not logged. */
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function createGatewayContext(
+export async function createGatewayContext(
   request: IncomingMessage,
   logger: Logger,
-): GatewayContext {
+  identity: IdentityLayer,
+): Promise<GatewayContext> {
   const header = request.headers['x-request-id'];
   const requestId =
     typeof header === 'string' && REQUEST_ID_PATTERN.test(header)
       ? header
       : randomUUID();
-  return { requestId, logger: logger.child({ requestId }) };
+  const caller = await identity.authenticate(request);
+  return {
+    requestId,
+    logger: logger.child({ requestId }),
+    caller,
+    subgraphHeaders: await identity.subgraphHeaders(caller),
+  };
 }
 
 /**

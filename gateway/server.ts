@@ -17,6 +17,9 @@ import {
 } from '../platform/http-server.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
 import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
+import { createAuthorizationPlugin } from './authorization/index.js';
+import { createIdentityLayer } from './identity/index.js';
+import { createOperationLimitsPlugin } from './limits/index.js';
 import {
   createGatewayContext,
   clientErrorStatusPlugin,
@@ -75,6 +78,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const { config, logger } = options;
   const supergraphPath = path.resolve(options.supergraphPath);
+  const identity = await createIdentityLayer({ config, logger });
   const routingUrl = createRoutingUrlResolver(config, options.subgraphUrls);
 
   // One agent keeps a keep-alive pool per subgraph origin. It outlives
@@ -114,12 +118,15 @@ export async function startGateway(
       requestTrackingPlugin,
       clientErrorStatusPlugin,
       rejectNulCharactersPlugin(),
+      createOperationLimitsPlugin(config),
+      createAuthorizationPlugin(),
     ],
   });
   try {
     await apollo.start();
   } catch (error) {
     await dispatcher.destroy();
+    await identity.close();
     throw new Error(
       `Failed to load the supergraph from ${supergraphPath}: ${(error as Error).message}`,
       { cause: error },
@@ -131,10 +138,12 @@ export async function startGateway(
     apollo,
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
     logger,
-    createContext: async (request) => createGatewayContext(request, logger),
+    createContext: async (request) =>
+      createGatewayContext(request, logger, identity),
     routes: {
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: 'gateway' }),
+      ...identity.routes,
       '/ready': createReadinessRoute({
         logger,
         dispatcher,
@@ -154,6 +163,7 @@ export async function startGateway(
   } catch (error) {
     await apollo.stop();
     await dispatcher.destroy();
+    await identity.close();
     throw error;
   }
   logger.info(
@@ -177,6 +187,7 @@ export async function startGateway(
     // Every client request has finished or been cut off by now, so no
     // client waits for a subgraph request that is still pending.
     await dispatcher.destroy();
+    await identity.close();
     logger.info('gateway stopped');
   };
 

@@ -86,6 +86,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   ): void {
     const requestId = requestIdOf(options);
     if (requestId) options.request.http?.headers.set('x-request-id', requestId);
+    if ('incomingRequestContext' in options) {
+      const headers = options.incomingRequestContext.context.subgraphHeaders;
+      for (const [name, value] of Object.entries(headers)) {
+        options.request.http?.headers.set(name, value);
+      }
+    }
   }
 
   override async process(

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { prepareSupergraph } from './authorization/index.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SupergraphSdlHook } from '@apollo/gateway';
@@ -87,7 +88,7 @@ export function createSupergraphFileSource(
       if (stopped || text === lastText) return;
       lastText = text;
       try {
-        update(text);
+        update(prepareSupergraph(text));
         logger.info({ supergraphPath: file }, 'supergraph reloaded');
       } catch (error) {
         logger.error(
@@ -116,7 +117,7 @@ export function createSupergraphFileSource(
     });
 
     return {
-      supergraphSdl: lastText,
+      supergraphSdl: prepareSupergraph(lastText),
       async cleanup() {
         stopped = true;
         clearTimeout(timer);
