@@ -20,6 +20,9 @@ import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { loadConfig, SERVICE_NAMES, type Config } from '../platform/config.js';
 import { dropDatabase, serviceDatabaseUrl } from '../platform/database.js';
+import { signServiceIdentity } from '../platform/identity.js';
+import { generateIdentityKeyPair } from '../platform/identity-keys.js';
+import { gatewayDatabaseUrl } from '../gateway/db/database.js';
 import { startEmbeddedPostgres } from '../platform/embedded-postgres.js';
 import { createLogger } from '../platform/logger.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
@@ -77,10 +80,17 @@ function readRssKiB(pid: number): number {
   return match ? Number(match[1]) : 0;
 }
 
-async function checkResponse(url: string, query: string): Promise<number> {
+/** Interval at which the bench signs a fresh identity for direct subgraph calls. */
+const IDENTITY_REFRESH_MS = 20_000;
+
+async function checkResponse(
+  url: string,
+  query: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query }),
   });
   const body = (await response.json()) as { data?: any; errors?: unknown[] };
@@ -92,11 +102,16 @@ async function checkResponse(url: string, query: string): Promise<number> {
   return body.data.products.nodes.length;
 }
 
+/**
+ * Measures one workload. `extraHeaders` is read for every request, so a
+ * signed identity that is refreshed meanwhile is picked up.
+ */
 async function measure(
   name: string,
   url: string,
   query: string,
   rssPid?: number,
+  extraHeaders: () => Record<string, string> = () => ({}),
 ): Promise<Measurement> {
   const body = JSON.stringify({ query });
   const options = {
@@ -105,6 +120,14 @@ async function measure(
     headers: { 'content-type': 'application/json' },
     body,
     connections: CONNECTIONS,
+    requests: [
+      {
+        setupRequest: (request: autocannon.Request) => ({
+          ...request,
+          headers: { ...request.headers, ...extraHeaders() },
+        }),
+      },
+    ],
   };
   await autocannon({ ...options, duration: WARMUP_SECONDS });
 
@@ -167,6 +190,9 @@ async function main(): Promise<void> {
     ? undefined
     : await startEmbeddedPostgres({ dataDir, port: BASE_PORT + 10, logger });
   const serverUrl = baseConfig.DATABASE_URL ?? embedded!.url;
+  // A key pair of the run's own: the bench signs identities to call the
+  // catalog directly, as the marketplace seeding does.
+  const keys = generateIdentityKeyPair();
   const environment: Record<string, string> = {
     ...(process.env as Record<string, string>),
     DATABASE_URL: serverUrl,
@@ -181,9 +207,12 @@ async function main(): Promise<void> {
     ORDERS_URL: `http://127.0.0.1:${BASE_PORT + 2}/graphql`,
     SHIPMENTS_URL: `http://127.0.0.1:${BASE_PORT + 3}/graphql`,
     MARKETPLACE_URL: `http://127.0.0.1:${BASE_PORT + 4}/graphql`,
+    IDENTITY_PRIVATE_KEY: keys.privateKey,
+    IDENTITY_PUBLIC_KEY: keys.publicKey,
   };
   const config: Config = loadConfig(environment);
   const children: ChildService[] = [];
+  let identityRefresh: NodeJS.Timeout | undefined;
   try {
     for (const name of SERVICE_NAMES) {
       await prepareSubgraphDatabase(
@@ -211,6 +240,7 @@ async function main(): Promise<void> {
     }
     const catalogUrl = `http://127.0.0.1:${BASE_PORT + 1}/graphql`;
     await seedDemoListingsAt(
+      config,
       serviceDatabaseUrl(config, 'marketplace'),
       catalogUrl,
       logger,
@@ -228,8 +258,14 @@ async function main(): Promise<void> {
       60_000,
     );
 
+    let identity = await signServiceIdentity(config, 'bench');
+    identityRefresh = setInterval(() => {
+      void signServiceIdentity(config, 'bench').then((headers) => {
+        identity = headers;
+      });
+    }, IDENTITY_REFRESH_MS);
     const productsPerPage = await checkResponse(gatewayUrl, GATEWAY_QUERY);
-    await checkResponse(catalogUrl, CATALOG_QUERY);
+    await checkResponse(catalogUrl, CATALOG_QUERY, identity);
     const results = [
       await measure(
         'storefront listing through the gateway',
@@ -241,15 +277,19 @@ async function main(): Promise<void> {
         'catalog-only part, catalog subgraph directly',
         catalogUrl,
         CATALOG_QUERY,
+        undefined,
+        () => identity,
       ),
     ];
     writeReport(results, productsPerPage);
   } finally {
+    clearInterval(identityRefresh);
     for (const child of children.reverse())
       await stopChildService(child, 10_000, logger);
     if (!embedded) {
       for (const name of SERVICE_NAMES)
         await dropDatabase(serviceDatabaseUrl(config, name));
+      await dropDatabase(gatewayDatabaseUrl(config)!);
     }
     await embedded?.stop();
     rmSync(dataDir, { recursive: true, force: true });

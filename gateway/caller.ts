@@ -1,20 +1,8 @@
-/** Kinds of callers the gateway serves. */
-export type CallerKind = 'anonymous' | 'customer' | 'staff' | 'partner';
+import type { CallerIdentity } from '../platform/identity.js';
 
-/**
- * The verified identity of one request, set by the gateway before anything
- * is planned. Authorization, rate limits and safelists read it; subgraphs
- * receive it signed.
- */
-export interface CallerIdentity {
-  kind: CallerKind;
-  /** Customer id, staff account id or partner key id; null when anonymous. */
-  subject: string | null;
-  /** Scopes such as `read_orders`; a staff member's come from their role. */
-  scopes: string[];
-  /** Staff roles such as `admin` or `support`; empty for other callers. */
-  roles: string[];
-}
+// The caller types live in platform/identity.ts because subgraphs verify the
+// same identity that the gateway signs.
+export type { CallerIdentity, CallerKind } from '../platform/identity.js';
 
 export const ANONYMOUS_CALLER: CallerIdentity = Object.freeze({
   kind: 'anonymous',

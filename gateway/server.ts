@@ -17,7 +17,10 @@ import {
 } from '../platform/http-server.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
 import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
-import { createAuthorizationPlugin } from './authorization/index.js';
+import {
+  acceptTestCallerHeader,
+  authorizeGateway,
+} from './authorization/index.js';
 import { createIdentityLayer } from './identity/index.js';
 import { createOperationLimitsPlugin } from './limits/index.js';
 import {
@@ -49,6 +52,12 @@ export interface GatewayOptions {
   host: string;
   /** Port to listen on, or 0 for a free port. */
   port: number;
+  /**
+   * Tests only: takes the caller from a JSON `x-test-caller` header when a
+   * request has one, so anyone can claim any identity. It defaults to false,
+   * and no configuration variable or flag sets it.
+   */
+  acceptTestCallerHeader?: boolean;
 }
 
 export interface RunningGateway {
@@ -79,6 +88,9 @@ export async function startGateway(
   const { config, logger } = options;
   const supergraphPath = path.resolve(options.supergraphPath);
   const identity = await createIdentityLayer({ config, logger });
+  const requestIdentity = options.acceptTestCallerHeader
+    ? acceptTestCallerHeader(identity)
+    : identity;
   const routingUrl = createRoutingUrlResolver(config, options.subgraphUrls);
 
   // One agent keeps a keep-alive pool per subgraph origin. It outlives
@@ -107,9 +119,12 @@ export async function startGateway(
   });
 
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    // Authorization removes the fields that the caller may not read from
+    // each operation before the gateway plans it (gateway/authorization).
+    gateway: authorizeGateway(gateway),
     formatError: createGatewayErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    parseOptions: { maxTokens: config.OPERATION_MAX_TOKENS },
     // stopOnSignals in platform/main.ts owns SIGINT and SIGTERM, so that the
     // HTTP server drains before Apollo stops.
     stopOnTerminationSignals: false,
@@ -119,7 +134,6 @@ export async function startGateway(
       clientErrorStatusPlugin,
       rejectNulCharactersPlugin(),
       createOperationLimitsPlugin(config),
-      createAuthorizationPlugin(),
     ],
   });
   try {
@@ -139,7 +153,7 @@ export async function startGateway(
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
     logger,
     createContext: async (request) =>
-      createGatewayContext(request, logger, identity),
+      createGatewayContext(request, logger, requestIdentity),
     routes: {
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: 'gateway' }),
@@ -159,7 +173,16 @@ export async function startGateway(
 
   let http: RunningHttpServer;
   try {
-    http = await listen(handler, options.host, options.port);
+    // Identity routes (sign-in, partner keys) take methods other than GET,
+    // so they are served in front of the GraphQL handler's routes.
+    http = await listen(
+      async (request, response) => {
+        if (await identity.handleRequest(request, response)) return;
+        await handler(request, response);
+      },
+      options.host,
+      options.port,
+    );
   } catch (error) {
     await apollo.stop();
     await dispatcher.destroy();
@@ -211,6 +234,11 @@ function createFederationGateway(options: {
   dispatcher: Agent;
 }): ApolloGateway {
   const { config, logger } = options;
+  // @apollo/gateway 2.14 otherwise starts an OpenTelemetry exporter that
+  // sends usage data to Apollo and probes cloud metadata endpoints at every
+  // start. A gateway must not call hosts nobody configured, so it is off
+  // unless APOLLO_TELEMETRY_DISABLED is set explicitly.
+  process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
   return new ApolloGateway({
     supergraphSdl: createSupergraphFileSource(options.supergraphPath, logger),
     buildService: ({ name, url }) =>

@@ -24,6 +24,13 @@ const optionalUrl = z
   .optional()
   .or(z.literal('').transform(() => undefined));
 
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === '' ? undefined : value));
+
+const operationLimit = z.coerce.number().int().min(1);
+
 const environmentSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: port.default(DEFAULT_PORTS.gateway),
@@ -36,6 +43,7 @@ const environmentSchema = z.object({
   ORDERS_DATABASE_URL: optionalUrl,
   SHIPMENTS_DATABASE_URL: optionalUrl,
   MARKETPLACE_DATABASE_URL: optionalUrl,
+  GATEWAY_DATABASE_URL: optionalUrl,
   DATABASE_PREFIX: z
     .string()
     .regex(/^[a-z][a-z0-9_]{0,40}$/, 'use lower-case letters, digits and _')
@@ -62,7 +70,49 @@ const environmentSchema = z.object({
     .int()
     .min(1024)
     .default(1_048_576),
+  // Operation limits of the gateway, sized for a storefront. The reasons
+  // for each default are in docs/gateway.md.
+  OPERATION_MAX_DEPTH: operationLimit.default(15),
+  OPERATION_MAX_ALIASES: operationLimit.default(30),
+  OPERATION_MAX_ROOT_FIELDS: operationLimit.default(20),
+  OPERATION_MAX_DIRECTIVES: operationLimit.default(50),
+  OPERATION_MAX_TOKENS: operationLimit.default(5_000),
+  OPERATION_MAX_COST: operationLimit.default(10_000),
+  OPERATION_DEFAULT_LIST_SIZE: operationLimit.default(5),
+  OPERATION_REPORT_COST: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  NODE_ENV: optionalString,
+  APP_ENV: z
+    .enum(['development', 'production'])
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  IDENTITY_PRIVATE_KEY: optionalString,
+  IDENTITY_PUBLIC_KEY: optionalString,
+  STAFF_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(86_400)
+    .default(900),
+  PARTNER_KEY_CACHE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(5_000),
+  STAFF_IDP_JWKS_URL: optionalUrl,
+  STAFF_IDP_ISSUER: optionalString,
+  STAFF_IDP_AUDIENCE: optionalString,
+  STAFF_IDP_ROLES_CLAIM: z.string().min(1).default('roles'),
 });
+
+const IDP_VARIABLES = [
+  'STAFF_IDP_JWKS_URL',
+  'STAFF_IDP_ISSUER',
+  'STAFF_IDP_AUDIENCE',
+] as const;
 
 export type Config = z.infer<typeof environmentSchema>;
 
@@ -80,7 +130,24 @@ export function loadConfig(
     );
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  const idpSet = IDP_VARIABLES.filter((name) => config[name] !== undefined);
+  if (idpSet.length > 0 && idpSet.length < IDP_VARIABLES.length) {
+    const missing = IDP_VARIABLES.filter((name) => !idpSet.includes(name));
+    throw new Error(
+      `Invalid configuration:\n  ${missing.join(', ')}: required when ${idpSet.join(', ')} is set`,
+    );
+  }
+  return config;
+}
+
+/**
+ * Production mode: APP_ENV=production, or NODE_ENV=production when APP_ENV
+ * is unset. It requires configured identity keys and creates no
+ * development accounts.
+ */
+export function isProduction(config: Config): boolean {
+  return (config.APP_ENV ?? config.NODE_ENV) === 'production';
 }
 
 export function servicePort(config: Config, service: ServiceName): number {

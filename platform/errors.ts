@@ -14,6 +14,15 @@ export enum ErrorCode {
   SubgraphUnavailable = 'SUBGRAPH_UNAVAILABLE',
   ServiceUnavailable = 'SERVICE_UNAVAILABLE',
   InternalServerError = 'INTERNAL_SERVER_ERROR',
+  /** The gateway's operation limits, checked before any subgraph is called. */
+  MaxDepthExceeded = 'MAX_DEPTH_EXCEEDED',
+  MaxAliasesExceeded = 'MAX_ALIASES_EXCEEDED',
+  MaxRootFieldsExceeded = 'MAX_ROOT_FIELDS_EXCEEDED',
+  MaxDirectivesExceeded = 'MAX_DIRECTIVES_EXCEEDED',
+  MaxTokensExceeded = 'MAX_TOKENS_EXCEEDED',
+  MaxCostExceeded = 'MAX_COST_EXCEEDED',
+  /** A request body over REQUEST_BODY_LIMIT_BYTES, rejected with HTTP 413. */
+  PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
 }
 
 /** Codes of `userErrors { field message code }` in mutation payloads. */

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 
 export type RouteHandler = (
@@ -29,22 +30,34 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** When set, the response is a GraphQL error with this `extensions.code`. */
+    readonly code?: ErrorCode,
   ) {
     super(message);
   }
+}
+
+function bodyTooLarge(limit: number): HttpError {
+  return new HttpError(
+    413,
+    `The request body is larger than the limit of ${limit} bytes. Send a shorter query or fewer variables.`,
+    ErrorCode.PayloadTooLarge,
+  );
 }
 
 async function readBody(
   request: IncomingMessage,
   limit: number,
 ): Promise<string> {
+  // A declared length over the limit is rejected before any byte is read.
+  if (Number(request.headers['content-length']) > limit) {
+    throw bodyTooLarge(limit);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > limit) {
-      throw new HttpError(413, `Request body is larger than ${limit} bytes.`);
-    }
+    if (size > limit) throw bodyTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -129,6 +142,17 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(
       }
       sendJson(response, 404, { error: `No route for ${pathname}.` });
     } catch (error) {
+      if (error instanceof HttpError && error.code) {
+        // The rest of the body may still be arriving, so the connection is
+        // closed after the response instead of being reused.
+        if (error.status === 413) response.setHeader('connection', 'close');
+        sendJson(response, error.status, {
+          errors: [
+            { message: error.message, extensions: { code: error.code } },
+          ],
+        });
+        return;
+      }
       if (error instanceof HttpError) {
         sendJson(response, error.status, { error: error.message });
         return;

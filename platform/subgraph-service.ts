@@ -16,6 +16,10 @@ import {
 } from './database.js';
 import { createErrorFormatter } from './errors.js';
 import {
+  createSubgraphAuthenticator,
+  type SubgraphCaller,
+} from './identity.js';
+import {
   createGraphQLHttpHandler,
   listen,
   sendJson,
@@ -34,6 +38,12 @@ export interface SubgraphContext<
   logger: Logger;
   requestId: string;
   config: Config;
+  /**
+   * The caller, verified from the gateway's signed identity header. Every
+   * GraphQL request has one; requests without a valid header are rejected
+   * before any resolver runs.
+   */
+  caller: SubgraphCaller;
 }
 
 export interface SubgraphDefinition<
@@ -82,6 +92,8 @@ export async function prepareSubgraphDatabase(
 /**
  * Starts one subgraph: migrates its database, then serves `/graphql`,
  * `/health` (the process is up) and `/ready` (the database accepts a query).
+ * `/graphql` answers only requests with a valid signed identity (see
+ * platform/identity.ts); `/health` and `/ready` are open.
  */
 export async function startSubgraph<
   TSchema extends Record<string, unknown>,
@@ -97,6 +109,9 @@ export async function startSubgraph<
   },
 ): Promise<RunningSubgraph<TSchema>> {
   const { config, logger } = options;
+  // Keys are checked first, so a misconfigured service fails before it
+  // touches the database.
+  const identity = await createSubgraphAuthenticator(config);
   await prepareSubgraphDatabase(definition, options.databaseUrl, logger);
   const database = connectDatabase(options.databaseUrl, definition.tables, {
     poolSize: config.DATABASE_POOL_SIZE,
@@ -131,12 +146,14 @@ export async function startSubgraph<
     createContext: async (request) => {
       const header = request.headers['x-request-id'];
       const requestId = typeof header === 'string' ? header : randomUUID();
+      const caller = await identity.authenticate(request);
       return {
         db: database.db,
         loaders: definition.createLoaders(database.db, config),
         logger: logger.child({ requestId }),
         requestId,
         config,
+        caller,
       };
     },
     routes: {
@@ -169,7 +186,10 @@ export async function startSubgraph<
     await database.close();
     throw error;
   }
-  logger.info({ url: http.url }, `${definition.name} subgraph listening`);
+  logger.info(
+    { url: http.url, identityKeys: identity.source },
+    `${definition.name} subgraph listening`,
+  );
 
   return {
     name: definition.name,

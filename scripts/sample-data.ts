@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { count } from 'drizzle-orm';
 import type { Config } from '../platform/config.js';
 import { connectDatabase } from '../platform/database.js';
+import { signServiceIdentity } from '../platform/identity.js';
 import type { Logger } from '../platform/logger.js';
 import * as catalogTables from '../subgraphs/catalog/db/tables.js';
 import { importCatalogFile } from '../subgraphs/catalog/import/index.js';
@@ -48,8 +49,13 @@ export async function importSampleCatalogIfEmpty(
   }
 }
 
-/** Creates the sandbox marketplace's listings for the catalog on first start. */
+/**
+ * Creates the sandbox marketplace's listings for the catalog on first
+ * start. The catalog is read as the `marketplace` service, signed with
+ * the identity key of `config`.
+ */
 export async function seedDemoListingsAt(
+  config: Config,
   marketplaceDatabaseUrl: string,
   catalogUrl: string,
   logger: Logger,
@@ -58,7 +64,12 @@ export async function seedDemoListingsAt(
     poolSize: 2,
   });
   try {
-    await seedDemoListings({ db: database.db, catalogUrl, logger });
+    await seedDemoListings({
+      db: database.db,
+      catalogUrl,
+      logger,
+      requestHeaders: () => signServiceIdentity(config, 'marketplace'),
+    });
   } finally {
     await database.close();
   }

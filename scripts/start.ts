@@ -1,22 +1,39 @@
 /**
  * `npm start`: runs the whole graph on one machine. Starts PostgreSQL (the
  * embedded server unless DATABASE_URL is set), migrates every service's
- * database, imports the sample catalog into an empty catalog, starts the
- * four subgraphs and the gateway as separate processes, and stops them all
- * on Ctrl-C.
+ * database and the gateway's, imports the sample catalog into an empty
+ * catalog, starts the four subgraphs and the gateway as separate
+ * processes, and stops them all on Ctrl-C. In development mode it also
+ * provides the identity key pair and a demo admin and partner key.
  */
 import {
+  isProduction,
   loadConfig,
   SERVICE_NAMES,
   servicePort,
   type Config,
   type ServiceName,
 } from '../platform/config.js';
-import { serviceDatabaseUrl } from '../platform/database.js';
+import { connectDatabase, serviceDatabaseUrl } from '../platform/database.js';
+import {
+  loadOrCreateDevelopmentKeys,
+  parsePrivateKey,
+  publicKeyPem,
+  resolveIdentityKeys,
+} from '../platform/identity-keys.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { onStopSignals, resolveDatabaseServer } from '../platform/main.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
 import { subgraphDefinitions } from '../subgraphs/index.js';
+import {
+  gatewayDatabaseUrl,
+  prepareGatewayDatabase,
+  tables as gatewayTables,
+} from '../gateway/db/database.js';
+import {
+  ensureDevelopmentCredentials,
+  type DevelopmentCredentials,
+} from '../gateway/identity/development-credentials.js';
 import {
   importSampleCatalogIfEmpty,
   seedDemoListingsAt,
@@ -81,6 +98,62 @@ function gatewayEnvironment(
   return result;
 }
 
+/**
+ * Returns the identity key pair that the services get through
+ * IDENTITY_PRIVATE_KEY and IDENTITY_PUBLIC_KEY: the configured keys, or in
+ * development without them, the pair kept under DATA_DIR (generated on
+ * the first start). Invalid keys, and missing or development keys in
+ * production mode, are rejected here, before any service starts.
+ */
+async function identityKeyPair(
+  config: Config,
+): Promise<{ privateKey: string; publicKey: string }> {
+  let pair: { privateKey: string; publicKey: string };
+  if (config.IDENTITY_PRIVATE_KEY) {
+    pair = {
+      privateKey: config.IDENTITY_PRIVATE_KEY,
+      publicKey:
+        config.IDENTITY_PUBLIC_KEY ??
+        publicKeyPem(await parsePrivateKey(config.IDENTITY_PRIVATE_KEY)),
+    };
+  } else if (isProduction(config) || config.IDENTITY_PUBLIC_KEY) {
+    // resolveIdentityKeys below rejects this with the reason.
+    pair = { privateKey: '', publicKey: config.IDENTITY_PUBLIC_KEY ?? '' };
+  } else {
+    pair = await loadOrCreateDevelopmentKeys(config.DATA_DIR);
+  }
+  await resolveIdentityKeys(
+    {
+      ...config,
+      IDENTITY_PRIVATE_KEY: pair.privateKey || undefined,
+      IDENTITY_PUBLIC_KEY: pair.publicKey || undefined,
+    },
+    'sign',
+  );
+  return pair;
+}
+
+/**
+ * Creates the development admin and partner key when the gateway has none,
+ * and returns the credentials to print.
+ */
+async function developmentCredentials(
+  config: Config,
+  gatewayUrl: string,
+  logger: Logger,
+): Promise<DevelopmentCredentials> {
+  const database = connectDatabase(gatewayUrl, gatewayTables, { poolSize: 1 });
+  try {
+    return await ensureDevelopmentCredentials(
+      database.db,
+      config.DATA_DIR,
+      logger,
+    );
+  } finally {
+    await database.close();
+  }
+}
+
 async function checkPortsFree(config: Config): Promise<void> {
   await assertPortFree(config.HOST, config.GATEWAY_PORT, 'GATEWAY_PORT');
   for (const name of SERVICE_NAMES) {
@@ -136,17 +209,25 @@ async function main(): Promise<void> {
 
   try {
     await checkPortsFree(config);
+    const keys = await identityKeyPair(config);
+    const signingConfig = {
+      ...config,
+      IDENTITY_PRIVATE_KEY: keys.privateKey,
+      IDENTITY_PUBLIC_KEY: keys.publicKey,
+    };
     databaseStarting = resolveDatabaseServer(config, logger);
     const server = await databaseStarting;
-    await Promise.all(
-      SERVICE_NAMES.map((name) =>
+    const gatewayDatabase = gatewayDatabaseUrl(config, server.url)!;
+    await Promise.all([
+      ...SERVICE_NAMES.map((name) =>
         prepareSubgraphDatabase(
           subgraphDefinitions[name],
           serviceDatabaseUrl(config, name, server.url),
           logger,
         ),
       ),
-    );
+      prepareGatewayDatabase(gatewayDatabase, logger),
+    ]);
     await importSampleCatalogIfEmpty(
       config,
       serviceDatabaseUrl(config, 'catalog', server.url),
@@ -154,9 +235,15 @@ async function main(): Promise<void> {
     );
 
     // Children reach the database through the URL resolved here, so none of
-    // them starts an embedded server of its own.
+    // them starts an embedded server of its own. Subgraphs get only the
+    // public key: they verify identities and sign none.
     const environment = { ...process.env, DATABASE_URL: server.url };
-    for (const name of SERVICE_NAMES) startService(name, environment);
+    const subgraphEnvironment: NodeJS.ProcessEnv = {
+      ...environment,
+      IDENTITY_PUBLIC_KEY: keys.publicKey,
+    };
+    delete subgraphEnvironment.IDENTITY_PRIVATE_KEY;
+    for (const name of SERVICE_NAMES) startService(name, subgraphEnvironment);
     await Promise.all(
       SERVICE_NAMES.map((name, index) =>
         waitUntilReady(
@@ -167,14 +254,22 @@ async function main(): Promise<void> {
       ),
     );
     await seedDemoListingsAt(
+      signingConfig,
       serviceDatabaseUrl(config, 'marketplace', server.url),
       localUrl(config, config.CATALOG_PORT, '/graphql'),
       logger,
     );
+    const credentials = isProduction(config)
+      ? undefined
+      : await developmentCredentials(config, gatewayDatabase, logger);
 
     const gateway = startService(
       'gateway',
-      gatewayEnvironment(config, environment),
+      gatewayEnvironment(config, {
+        ...environment,
+        IDENTITY_PRIVATE_KEY: keys.privateKey,
+        IDENTITY_PUBLIC_KEY: keys.publicKey,
+      }),
     );
     await waitUntilReady(
       gateway,
@@ -192,6 +287,8 @@ async function main(): Promise<void> {
       });
     }
     printUrls(config);
+    if (credentials) printDevelopmentCredentials(config, credentials);
+    process.stdout.write('Press Ctrl-C to stop.\n\n');
   } catch (error) {
     if (stopped) {
       await stopped;
@@ -212,9 +309,44 @@ function printUrls(config: Config): void {
       (name) =>
         `  ${name.padEnd(12)} ${localUrl(config, servicePort(config, name), '/graphql')}`,
     ),
-    'Press Ctrl-C to stop.',
     '',
   ];
+  process.stdout.write(lines.join('\n'));
+}
+
+/**
+ * Prints the development admin and partner key. These are development
+ * secrets, printed for the person who started the graph and never logged.
+ */
+function printDevelopmentCredentials(
+  config: Config,
+  credentials: DevelopmentCredentials,
+): void {
+  const tokenUrl = localUrl(config, config.GATEWAY_PORT, '/auth/staff/token');
+  const lines = ['', `Development credentials (kept in ${credentials.file}):`];
+  if (credentials.staff) {
+    const body = JSON.stringify(credentials.staff);
+    lines.push(
+      `  staff admin  ${credentials.staff.email}  password ${credentials.staff.password}`,
+      `    get a token: curl -s ${tokenUrl} -H 'content-type: application/json' -d '${body}'`,
+      `    then send:   authorization: Bearer <accessToken>`,
+    );
+  } else {
+    lines.push(
+      '  staff admin  an account existed before this file; create one with',
+      '    npx tsx gateway/identity/cli.ts create-staff --email EMAIL --role admin',
+    );
+  }
+  if (credentials.partnerKey) {
+    lines.push(
+      `  partner key  ${credentials.partnerKey.key}`,
+      `    send as:     x-api-key: <key>   (scopes: ${credentials.partnerKey.scopes.join(', ')})`,
+    );
+  } else {
+    lines.push(
+      '  partner key  none on file; an admin creates one with POST /admin/partner-keys',
+    );
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 

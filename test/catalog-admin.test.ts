@@ -9,6 +9,7 @@ import {
 import { catalogSubgraph } from '../subgraphs/catalog/service.js';
 import * as tables from '../subgraphs/catalog/db/tables.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 import { postGraphQL } from './support/stack.js';
 
 const config = createTestConfig();
@@ -29,10 +30,16 @@ afterAll(async () => {
   await dropTestDatabases(config);
 });
 
-const request = <T = any>(
+const request = async <T = any>(
   document: string,
   variables?: Record<string, unknown>,
-) => postGraphQL<T>(catalog.url, document, variables);
+) =>
+  postGraphQL<T>(
+    catalog.url,
+    document,
+    variables,
+    await identityHeaders(config),
+  );
 
 const CREATE = `mutation ($input: ProductCreateInput!) {
   productCreate(input: $input) {

@@ -13,6 +13,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 import { postGraphQL } from './support/stack.js';
 
 const config = createTestConfig();
@@ -33,10 +34,16 @@ afterAll(async () => {
   await dropTestDatabases(config);
 });
 
-const request = <T = any>(
+const request = async <T = any>(
   document: string,
   variables?: Record<string, unknown>,
-) => postGraphQL<T>(catalog.url, document, variables);
+) =>
+  postGraphQL<T>(
+    catalog.url,
+    document,
+    variables,
+    await identityHeaders(config),
+  );
 
 const CREATE = `mutation ($input: ProductCreateInput!) {
   productCreate(input: $input) {

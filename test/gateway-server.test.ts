@@ -703,20 +703,20 @@ describe('gateway shutdown and connections', () => {
       () => catalog.slowCalls === 1,
     );
 
-    let respondedAt = 0;
-    void slowRequest.then(() => {
-      respondedAt = performance.now();
-    });
+    // The subgraph holds the request for 800 ms, so a close that waits for
+    // it takes several hundred ms; one that does not returns at once. The
+    // client's own timing is not compared: it may read the response a
+    // moment after the server has finished closing.
+    const closeStartedAt = performance.now();
     await gateway.close();
-    const closedAt = performance.now();
+    const closeDuration = performance.now() - closeStartedAt;
     const slow = await slowRequest;
 
     expect(slow.status).toBe(200);
     expect(slow.body).toEqual({
       data: { slowProducts: [{ id: 'p1' }, { id: 'p2' }] },
     });
-    expect(respondedAt).toBeGreaterThan(0);
-    expect(respondedAt).toBeLessThanOrEqual(closedAt);
+    expect(closeDuration).toBeGreaterThan(300);
     await expect(postQuery(gateway.url, '{ products { id } }')).rejects.toThrow(
       'fetch failed',
     );

@@ -14,6 +14,7 @@ import * as tables from '../subgraphs/marketplace/db/tables.js';
 import { seedDemoListings } from '../subgraphs/marketplace/demo-listings.js';
 import { marketplaceSubgraph } from '../subgraphs/marketplace/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 
 interface FakeVariant {
   id: string;
@@ -261,7 +262,10 @@ describe('seedDemoListings', () => {
 
     const response = await fetch(running.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(await identityHeaders(config)),
+      },
       body: JSON.stringify({
         query: `query ($representations: [_Any!]!) {
           _entities(representations: $representations) {

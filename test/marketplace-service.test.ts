@@ -10,6 +10,7 @@ import {
 import * as tables from '../subgraphs/marketplace/db/tables.js';
 import { marketplaceSubgraph } from '../subgraphs/marketplace/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 
 let config: Config;
 let running: RunningSubgraph<typeof tables>;
@@ -27,7 +28,10 @@ async function queryGraphQL(
 ) {
   const response = await fetch(running.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(await identityHeaders(config)),
+    },
     body: JSON.stringify({ query, variables }),
   });
   expect(response.status).toBe(200);

@@ -11,6 +11,7 @@ import * as tables from '../subgraphs/orders/db/tables.js';
 import { createLoaders } from '../subgraphs/orders/loaders.js';
 import { ordersSubgraph } from '../subgraphs/orders/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 
 let config: Config;
 let running: RunningSubgraph<typeof tables>;
@@ -30,7 +31,10 @@ async function queryGraphQL(
 ) {
   const response = await fetch(running.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(await identityHeaders(config)),
+    },
     body: JSON.stringify({ query, variables }),
   });
   expect(response.status).toBe(200);

@@ -3,10 +3,17 @@ import { SERVICE_NAMES, type ServiceName } from '../platform/config.js';
 import { serviceDatabaseUrl } from '../platform/database.js';
 import { createLogger } from '../platform/logger.js';
 import { seedDemoListingsAt } from '../scripts/sample-data.js';
-import { startTestStack, type TestStack } from './support/stack.js';
+import {
+  callerHeaders,
+  STAFF_ADMIN,
+  startTestStack,
+  type TestStack,
+} from './support/stack.js';
 
 const PRODUCT_COUNT = 55;
 let stack: TestStack;
+// The mutations need write scopes and the page reads stock levels.
+const ADMIN = callerHeaders(STAFF_ADMIN);
 
 const CREATE = `mutation ($input: ProductCreateInput!) {
   productCreate(input: $input) { product { id } userErrors { message } }
@@ -18,27 +25,36 @@ const SET_STOCK = `mutation ($input: StockSetInput!) {
 beforeAll(async () => {
   stack = await startTestStack();
   for (let index = 0; index < PRODUCT_COUNT; index += 1) {
-    const created = await stack.query(CREATE, {
-      input: {
-        title: `Sock ${index}`,
-        status: 'ACTIVE',
-        images: [{ url: `https://cdn.example/socks/${index}.jpg` }],
-        options: [{ name: 'Size', values: ['S', 'L'] }],
-        variants: ['S', 'L'].map((size) => ({
-          sku: `sock-${index}-${size}`,
-          price: { amount: '9.99' },
-          selectedOptions: [{ name: 'Size', value: size }],
-        })),
+    const created = await stack.query(
+      CREATE,
+      {
+        input: {
+          title: `Sock ${index}`,
+          status: 'ACTIVE',
+          images: [{ url: `https://cdn.example/socks/${index}.jpg` }],
+          options: [{ name: 'Size', values: ['S', 'L'] }],
+          variants: ['S', 'L'].map((size) => ({
+            sku: `sock-${index}-${size}`,
+            price: { amount: '9.99' },
+            selectedOptions: [{ name: 'Size', value: size }],
+          })),
+        },
       },
-    });
+      ADMIN,
+    );
     expect(created.data!.productCreate.userErrors).toEqual([]);
-    const stocked = await stack.query(SET_STOCK, {
-      input: { sku: `sock-${index}-S`, quantity: index, reason: 'RECEIVED' },
-    });
+    const stocked = await stack.query(
+      SET_STOCK,
+      {
+        input: { sku: `sock-${index}-S`, quantity: index, reason: 'RECEIVED' },
+      },
+      ADMIN,
+    );
     expect(stocked.data!.stockSet.userErrors).toEqual([]);
   }
   const logger = createLogger('test', stack.config.LOG_LEVEL);
   await seedDemoListingsAt(
+    stack.config,
     serviceDatabaseUrl(stack.config, 'marketplace'),
     stack.subgraphs.catalog.url,
     logger,
@@ -71,7 +87,7 @@ async function countStatements(
     stack.subgraphs[name].database.queries.reset();
     stack.subgraphs[name].database.queries.recording = true;
   }
-  const result = await stack.query(PAGE, { first });
+  const result = await stack.query(PAGE, { first }, ADMIN);
   expect(result.errors).toBeUndefined();
   expect(result.data!.products.nodes).toHaveLength(first);
   for (const node of result.data!.products.nodes) {

@@ -12,6 +12,7 @@ import type { ShipmentRow } from '../subgraphs/shipments/db/tables.js';
 import { fulfillmentStatusOf } from '../subgraphs/shipments/fulfillment-status.js';
 import { shipmentsSubgraph } from '../subgraphs/shipments/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
 
 let config: Config;
 let running: RunningSubgraph<typeof tables>;
@@ -28,7 +29,10 @@ async function queryGraphQL(
 ) {
   const response = await fetch(running.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(await identityHeaders(config)),
+    },
     body: JSON.stringify({ query, variables }),
   });
   expect(response.status).toBe(200);

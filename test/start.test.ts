@@ -175,6 +175,23 @@ describe('npm start', () => {
     expect(result.data.variant.product.title).toBe('Hoodie');
     expect(result.data.variant.product.listings.length).toBeGreaterThan(0);
 
+    // The banner prints a development admin and partner key that work.
+    const origin = new URL(gatewayUrl).origin;
+    const staff = /staff admin +(\S+) +password (\S+)/.exec(output());
+    const partnerKey = /partner key +(cgk_\S+)/.exec(output());
+    expect(staff).not.toBeNull();
+    expect(partnerKey).not.toBeNull();
+    const signIn = await fetch(`${origin}/auth/staff/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: staff![1], password: staff![2] }),
+    });
+    expect(signIn.status).toBe(200);
+    const partner = await fetch(`${origin}/auth/whoami`, {
+      headers: { 'x-api-key': partnerKey![1]! },
+    });
+    expect(((await partner.json()) as { kind: string }).kind).toBe('partner');
+
     const started = descendantsOf(child.pid!);
     // npm's shell, the supervisor, four subgraphs, the gateway and PostgreSQL.
     expect(started.length).toBeGreaterThanOrEqual(7);

@@ -18,6 +18,7 @@ beforeAll(async () => {
     logger,
   );
   await seedDemoListingsAt(
+    stack.config,
     serviceDatabaseUrl(stack.config, 'marketplace'),
     stack.subgraphs.catalog.url,
     logger,

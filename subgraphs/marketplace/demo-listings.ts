@@ -18,6 +18,13 @@ export interface SeedDemoListingsOptions {
   timeoutMs?: number;
   /** Products requested per catalog page, at most 250. Default 100. */
   pageSize?: number;
+  /**
+   * Returns extra headers for each catalog request, such as a signed
+   * service identity (`signServiceIdentity` in platform/identity.ts), which
+   * the catalog subgraph requires. Called before every request, because
+   * such identities expire within a minute.
+   */
+  requestHeaders?: () => Promise<Record<string, string>>;
 }
 
 export const DEMO_CONNECTION_NAME = 'Sandbox marketplace';
@@ -184,7 +191,7 @@ export function toDemoListing(
 export async function fetchCatalogVariants(
   options: Pick<
     SeedDemoListingsOptions,
-    'catalogUrl' | 'timeoutMs' | 'pageSize'
+    'catalogUrl' | 'timeoutMs' | 'pageSize' | 'requestHeaders'
   >,
 ): Promise<CatalogVariant[]> {
   const variants: CatalogVariant[] = [];
@@ -209,13 +216,16 @@ export async function fetchCatalogVariants(
 async function fetchCatalogPage(
   options: Pick<
     SeedDemoListingsOptions,
-    'catalogUrl' | 'timeoutMs' | 'pageSize'
+    'catalogUrl' | 'timeoutMs' | 'pageSize' | 'requestHeaders'
   >,
   after: string | null,
 ) {
   const response = await fetch(options.catalogUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(await options.requestHeaders?.()),
+    },
     body: JSON.stringify({
       query: CATALOG_VARIANTS_QUERY,
       variables: { first: options.pageSize ?? 100, after },

@@ -1,0 +1,327 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ErrorCode, summarizeError } from '../../platform/errors.js';
+import { sendJson } from '../../platform/http-server.js';
+import type { IdentityKey } from '../../platform/identity-keys.js';
+import { isUuid } from '../../platform/ids.js';
+import type { Logger } from '../../platform/logger.js';
+import type { CallerIdentity } from '../caller.js';
+import type { GatewayDatabase } from '../db/database.js';
+import { issueStaffAccessToken } from './access-tokens.js';
+import { CredentialCheckUnavailableError, CredentialError } from './errors.js';
+import {
+  createPartnerKey,
+  listPartnerKeys,
+  PartnerKeyInputError,
+  revokePartnerKey,
+} from './partner-keys.js';
+import { findStaffByPassword } from './staff-accounts.js';
+
+/** Largest JSON body the identity routes accept, in bytes. */
+const BODY_LIMIT_BYTES = 16 * 1024;
+
+const PARTNER_KEYS_PATH = '/admin/partner-keys';
+
+export interface IdentityRoutesOptions {
+  /** Absent when the gateway has no database. */
+  db?: GatewayDatabase;
+  signingKey: IdentityKey;
+  staffTokenTtlSeconds: number;
+  authenticate(request: IncomingMessage): Promise<CallerIdentity>;
+  /** Called after a key is revoked, to drop it from the in-memory cache. */
+  onPartnerKeyRevoked(id: string): void;
+  logger: Logger;
+}
+
+/** A response with an HTTP status other than 2xx, sent as `{ error, code }`. */
+class RouteError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const signInBody = z.object({
+  email: z.string().max(320),
+  password: z.string().max(1024),
+});
+
+const partnerKeyBody = z.object({
+  name: z.string(),
+  scopes: z.array(z.string()),
+  expiresAt: z.iso.datetime({ offset: true }).nullish(),
+});
+
+/**
+ * Creates the handler of the identity routes:
+ *
+ * - `POST /auth/staff/token` `{ email, password }` signs a staff member in
+ *   and returns `{ accessToken, tokenType, expiresIn }`;
+ * - `GET /auth/whoami` returns the caller of the request;
+ * - `GET /admin/partner-keys` lists partner keys (any staff member);
+ * - `POST /admin/partner-keys` `{ name, scopes, expiresAt? }` creates one
+ *   and returns its key once (admin);
+ * - `DELETE /admin/partner-keys/<id>` revokes one (admin).
+ *
+ * The handler returns false for any other path.
+ */
+export function createIdentityRoutes(options: IdentityRoutesOptions) {
+  const { logger } = options;
+
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    pathname: string,
+  ): Promise<boolean> {
+    const method = request.method ?? 'GET';
+    if (pathname === '/auth/staff/token') {
+      allowMethods(method, ['POST']);
+      await signIn(request, response);
+      return true;
+    }
+    if (pathname === '/auth/whoami') {
+      allowMethods(method, ['GET']);
+      sendJson(response, 200, await callerOf(request));
+      return true;
+    }
+    if (pathname === PARTNER_KEYS_PATH) {
+      allowMethods(method, ['GET', 'POST']);
+      if (method === 'GET') await listKeys(request, response);
+      else await createKey(request, response);
+      return true;
+    }
+    if (pathname.startsWith(`${PARTNER_KEYS_PATH}/`)) {
+      allowMethods(method, ['DELETE']);
+      await revokeKey(
+        request,
+        response,
+        pathname.slice(PARTNER_KEYS_PATH.length + 1),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  async function callerOf(request: IncomingMessage): Promise<CallerIdentity> {
+    try {
+      return await options.authenticate(request);
+    } catch (error) {
+      if (error instanceof CredentialError) {
+        throw new RouteError(401, ErrorCode.Unauthenticated, error.message, {
+          'www-authenticate': 'Bearer',
+        });
+      }
+      // Dependency failures were logged where they happened; others are bugs.
+      if (!(error instanceof CredentialCheckUnavailableError)) throw error;
+      throw new RouteError(
+        503,
+        ErrorCode.ServiceUnavailable,
+        'The credentials could not be checked right now; try again shortly.',
+      );
+    }
+  }
+
+  async function signIn(request: IncomingMessage, response: ServerResponse) {
+    const db = requireDatabase();
+    const body = parseBody(signInBody, await readJsonBody(request));
+    const account = await findStaffByPassword(db, body.email, body.password);
+    if (!account) {
+      logger.info('staff sign-in failed');
+      // One message for an unknown email and a wrong password, so the
+      // response does not tell which accounts exist.
+      throw new RouteError(
+        401,
+        ErrorCode.Unauthenticated,
+        'Invalid email or password.',
+      );
+    }
+    const token = await issueStaffAccessToken(
+      options.signingKey,
+      account,
+      options.staffTokenTtlSeconds,
+    );
+    logger.info({ staffId: account.id, role: account.role }, 'staff signed in');
+    response.setHeader('cache-control', 'no-store');
+    sendJson(response, 200, { ...token, tokenType: 'Bearer' });
+  }
+
+  async function requireStaff(
+    request: IncomingMessage,
+    scope?: string,
+  ): Promise<CallerIdentity> {
+    const caller = await callerOf(request);
+    if (caller.kind !== 'staff') {
+      throw new RouteError(
+        caller.kind === 'anonymous' ? 401 : 403,
+        caller.kind === 'anonymous'
+          ? ErrorCode.Unauthenticated
+          : ErrorCode.Forbidden,
+        'This route is for staff: send "Authorization: Bearer <access token>" from POST /auth/staff/token.',
+      );
+    }
+    if (scope && !caller.scopes.includes(scope)) {
+      throw new RouteError(
+        403,
+        ErrorCode.Forbidden,
+        `This route needs the ${scope} scope, which the admin role has.`,
+      );
+    }
+    return caller;
+  }
+
+  async function listKeys(request: IncomingMessage, response: ServerResponse) {
+    const db = requireDatabase();
+    await requireStaff(request);
+    sendJson(response, 200, { partnerKeys: await listPartnerKeys(db) });
+  }
+
+  async function createKey(request: IncomingMessage, response: ServerResponse) {
+    const db = requireDatabase();
+    const caller = await requireStaff(request, 'manage_partner_keys');
+    const body = parseBody(partnerKeyBody, await readJsonBody(request));
+    try {
+      const { key, view } = await createPartnerKey(db, {
+        name: body.name,
+        scopes: body.scopes,
+        expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+        createdBy: caller.subject,
+      });
+      logger.info(
+        { partnerKeyId: view.id, staffId: caller.subject, scopes: view.scopes },
+        'partner key created',
+      );
+      response.setHeader('cache-control', 'no-store');
+      sendJson(response, 201, { ...view, key });
+    } catch (error) {
+      if (error instanceof PartnerKeyInputError) {
+        throw new RouteError(400, ErrorCode.BadUserInput, error.message);
+      }
+      throw error;
+    }
+  }
+
+  async function revokeKey(
+    request: IncomingMessage,
+    response: ServerResponse,
+    id: string,
+  ) {
+    const db = requireDatabase();
+    const caller = await requireStaff(request, 'manage_partner_keys');
+    const view = isUuid(id) ? await revokePartnerKey(db, id) : undefined;
+    if (!view) {
+      throw new RouteError(
+        404,
+        ErrorCode.NotFound,
+        `No partner key has the id "${id}".`,
+      );
+    }
+    options.onPartnerKeyRevoked(view.id);
+    logger.info(
+      { partnerKeyId: view.id, staffId: caller.subject },
+      'partner key revoked',
+    );
+    sendJson(response, 200, view);
+  }
+
+  function requireDatabase(): GatewayDatabase {
+    if (options.db) return options.db;
+    throw new RouteError(
+      503,
+      ErrorCode.ServiceUnavailable,
+      'Staff accounts and partner keys need the gateway database; set DATABASE_URL or GATEWAY_DATABASE_URL.',
+    );
+  }
+
+  /** Serves the request when its path is an identity route; returns false otherwise. */
+  return async function handleRequest(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<boolean> {
+    const url = request.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    try {
+      return await route(request, response, pathname);
+    } catch (error) {
+      if (error instanceof RouteError) {
+        for (const [name, value] of Object.entries(error.headers)) {
+          response.setHeader(name, value);
+        }
+        sendJson(response, error.status, {
+          error: error.message,
+          code: error.code,
+        });
+        return true;
+      }
+      // summarizeError drops query parameters, such as an email address.
+      logger.error(
+        { error: summarizeError(error), path: pathname },
+        'identity route failed',
+      );
+      sendJson(response, 500, {
+        error: 'Internal server error.',
+        code: ErrorCode.InternalServerError,
+      });
+      return true;
+    }
+  };
+}
+
+function allowMethods(method: string, allowed: string[]): void {
+  if (allowed.includes(method)) return;
+  throw new RouteError(
+    405,
+    'METHOD_NOT_ALLOWED',
+    `Use ${allowed.join(' or ')} on this route.`,
+    { allow: allowed.join(', ') },
+  );
+}
+
+async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  if (!request.headers['content-type']?.includes('json')) {
+    throw new RouteError(
+      415,
+      ErrorCode.BadUserInput,
+      'Send the body as JSON with "content-type: application/json".',
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > BODY_LIMIT_BYTES) {
+      throw new RouteError(
+        413,
+        ErrorCode.BadUserInput,
+        `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
+      );
+    }
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new RouteError(
+      400,
+      ErrorCode.BadUserInput,
+      'The request body is not valid JSON.',
+    );
+  }
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map(
+    (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
+  );
+  throw new RouteError(
+    400,
+    ErrorCode.BadUserInput,
+    `Invalid request body. ${problems.join('; ')}.`,
+  );
+}
