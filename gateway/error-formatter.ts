@@ -1,5 +1,10 @@
 import type { GraphQLFormattedError } from 'graphql';
-import { createErrorFormatter, ErrorCode } from '../platform/errors.js';
+import {
+  createErrorFormatter,
+  ErrorCode,
+  INTERNAL_ERROR_MESSAGE,
+  MASKED_MESSAGE_WITH_REQUEST_ID,
+} from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 
 /**
@@ -61,8 +66,13 @@ export function createGatewayErrorFormatter(logger: Logger) {
       },
       'unexpected error from subgraph',
     );
+    // A subgraph's own masked message names the request id, which is the
+    // gateway's, so it is passed on as it is.
+    const message = MASKED_MESSAGE_WITH_REQUEST_ID.test(formatted.message)
+      ? formatted.message
+      : INTERNAL_ERROR_MESSAGE;
     return {
-      message: 'Internal server error',
+      message,
       path: formatted.path,
       locations: formatted.locations,
       extensions: {

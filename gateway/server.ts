@@ -3,6 +3,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { Agent } from 'undici';
 import {
+  isProduction,
   SERVICE_NAMES,
   serviceUrlOverride,
   type Config,
@@ -15,6 +16,7 @@ import {
   type RouteHandler,
   type RunningHttpServer,
 } from '../platform/http-server.js';
+import { maskedErrorRequestIdPlugin } from '../platform/errors.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
 import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
 import {
@@ -23,6 +25,7 @@ import {
 } from './authorization/index.js';
 import { createIdentityLayer } from './identity/index.js';
 import { createOperationLimitsPlugin } from './limits/index.js';
+import { createRateLimiter } from './rate-limit/index.js';
 import {
   createGatewayContext,
   clientErrorStatusPlugin,
@@ -30,6 +33,15 @@ import {
   type GatewayContext,
 } from './context.js';
 import { createGatewayErrorFormatter } from './error-formatter.js';
+import { createApqCache } from './hardening/apq-cache.js';
+import { withRequestErrorCodes } from './hardening/client-errors.js';
+import { createCorsHandler } from './hardening/cors.js';
+import { withoutSuggestions } from './hardening/suggestions.js';
+import {
+  createSafelistPlugin,
+  createSafelistRoutes,
+  SafelistStore,
+} from './safelist/index.js';
 import { checkSubgraphReadiness } from './readiness.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
 import {
@@ -87,11 +99,16 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const { config, logger } = options;
   const supergraphPath = path.resolve(options.supergraphPath);
-  const identity = await createIdentityLayer({ config, logger });
+  const identity = await createIdentityLayer({
+    config,
+    logger,
+    ordersUrl: options.subgraphUrls?.orders,
+  });
   const requestIdentity = options.acceptTestCallerHeader
     ? acceptTestCallerHeader(identity)
     : identity;
   const routingUrl = createRoutingUrlResolver(config, options.subgraphUrls);
+  const rateLimiter = await createRateLimiter({ config, logger });
 
   // One agent keeps a keep-alive pool per subgraph origin. It outlives
   // supergraph reloads, so a reload neither drops nor reopens connections.
@@ -118,11 +135,30 @@ export async function startGateway(
     );
   });
 
+  // Safelists of partner keys live in the gateway database; without one
+  // there are no partner keys either.
+  const safelist = identity.db
+    ? new SafelistStore(identity.db, config.SAFELIST_CACHE_MS)
+    : undefined;
+  const production = isProduction(config);
+
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization removes the fields that the caller may not read from
     // each operation before the gateway plans it (gateway/authorization).
     gateway: authorizeGateway(gateway),
-    formatError: createGatewayErrorFormatter(logger),
+    formatError: createFormatError(logger, production),
+    // Production mode hides the schema from clients: no introspection and
+    // no "Did you mean ..." suggestions in validation errors.
+    introspection: !production,
+    hideSchemaDetailsFromClientErrors: production,
+    // Apollo Server 5 enables it by default; it is set here so that no
+    // change of default turns it off. It rejects GET requests and POSTs
+    // without a JSON content type unless they carry a preflight header.
+    csrfPrevention: true,
+    persistedQueries:
+      config.APQ_CACHE_MAX_BYTES > 0
+        ? { cache: createApqCache(config.APQ_CACHE_MAX_BYTES), ttl: null }
+        : false,
     includeStacktraceInErrorResponses: false,
     parseOptions: { maxTokens: config.OPERATION_MAX_TOKENS },
     // stopOnSignals in platform/main.ts owns SIGINT and SIGTERM, so that the
@@ -132,8 +168,12 @@ export async function startGateway(
     plugins: [
       requestTrackingPlugin,
       clientErrorStatusPlugin,
+      maskedErrorRequestIdPlugin(),
+      ...(safelist ? [createSafelistPlugin(safelist)] : []),
       rejectNulCharactersPlugin(),
       createOperationLimitsPlugin(config),
+      // After the limits plugin, whose computed cost it charges.
+      rateLimiter.plugin,
     ],
   });
   try {
@@ -141,6 +181,7 @@ export async function startGateway(
   } catch (error) {
     await dispatcher.destroy();
     await identity.close();
+    await rateLimiter.close();
     throw new Error(
       `Failed to load the supergraph from ${supergraphPath}: ${(error as Error).message}`,
       { cause: error },
@@ -153,7 +194,10 @@ export async function startGateway(
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
     logger,
     createContext: async (request) =>
-      createGatewayContext(request, logger, requestIdentity),
+      rateLimiter.trackClient(
+        await createGatewayContext(request, logger, requestIdentity),
+        request,
+      ),
     routes: {
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: 'gateway' }),
@@ -175,8 +219,20 @@ export async function startGateway(
   try {
     // Identity routes (sign-in, partner keys) take methods other than GET,
     // so they are served in front of the GraphQL handler's routes.
+    const handleCors = createCorsHandler(config.CORS_ALLOWED_ORIGINS);
+    const handleSafelistRequest = safelist
+      ? createSafelistRoutes({
+          store: safelist,
+          authenticate: (request) => identity.authenticate(request),
+          logger: logger.child({ component: 'safelist' }),
+        })
+      : async () => false;
     http = await listen(
       async (request, response) => {
+        if (handleCors(request, response)) return;
+        // Before the identity routes, which own the rest of
+        // /admin/partner-keys/.
+        if (await handleSafelistRequest(request, response)) return;
         if (await identity.handleRequest(request, response)) return;
         await handler(request, response);
       },
@@ -187,6 +243,7 @@ export async function startGateway(
     await apollo.stop();
     await dispatcher.destroy();
     await identity.close();
+    await rateLimiter.close();
     throw error;
   }
   logger.info(
@@ -211,6 +268,7 @@ export async function startGateway(
     // client waits for a subgraph request that is still pending.
     await dispatcher.destroy();
     await identity.close();
+    await rateLimiter.close();
     logger.info('gateway stopped');
   };
 
@@ -219,6 +277,15 @@ export async function startGateway(
     port: http.port,
     close: () => (closing ??= stop()),
   };
+}
+
+/**
+ * Creates the gateway's error formatter. Production mode also removes
+ * "Did you mean ..." suggestions from messages.
+ */
+function createFormatError(logger: Logger, production: boolean) {
+  const format = withRequestErrorCodes(createGatewayErrorFormatter(logger));
+  return production ? withoutSuggestions(format) : format;
 }
 
 /**

@@ -30,6 +30,10 @@ const optionalString = z
   .transform((value) => (value === '' ? undefined : value));
 
 const operationLimit = z.coerce.number().int().min(1);
+/** Cost points a bucket holds when full; 0 turns the limit off. */
+const rateLimitCapacity = z.coerce.number().int().min(0);
+/** Cost points per second that flow back into a bucket. */
+const rateLimitRestoreRate = z.coerce.number().positive();
 
 const environmentSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -106,7 +110,70 @@ const environmentSchema = z.object({
   STAFF_IDP_ISSUER: optionalString,
   STAFF_IDP_AUDIENCE: optionalString,
   STAFF_IDP_ROLES_CLAIM: z.string().min(1).default('roles'),
+  CUSTOMER_TOKEN_PRIVATE_KEY: optionalString,
+  CUSTOMER_TOKEN_PUBLIC_KEY: optionalString,
+  CUSTOMER_TOKEN_JWKS_URL: optionalUrl,
+  CUSTOMER_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(3_600)
+    .default(900),
+  CUSTOMER_REFRESH_TOKEN_TTL_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365)
+    .default(30),
+  SAFELIST_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  APQ_CACHE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(32 * 1024 * 1024),
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value, context) => {
+      const origins = value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin !== '');
+      for (const origin of origins) {
+        if (!isOrigin(origin)) {
+          context.addIssue({
+            code: 'custom',
+            message: `"${origin}" is not an origin such as https://shop.example.com (scheme, host and optional port, no path or wildcard)`,
+          });
+        }
+      }
+      return origins;
+    }),
+  SECRETS_ENCRYPTION_KEY: optionalString,
+  // Rate limits of the gateway: a token bucket of query cost per caller.
+  // The reasons for each default are in docs/gateway.md.
+  RATE_LIMIT_STORE: z.enum(['postgres', 'redis', 'off']).default('postgres'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  RATE_LIMIT_KEY_PREFIX: z.string().default('rate-limit:'),
+  RATE_LIMIT_ANONYMOUS_CAPACITY: rateLimitCapacity.default(20_000),
+  RATE_LIMIT_ANONYMOUS_RESTORE_RATE: rateLimitRestoreRate.default(1_000),
+  RATE_LIMIT_CUSTOMER_CAPACITY: rateLimitCapacity.default(20_000),
+  RATE_LIMIT_CUSTOMER_RESTORE_RATE: rateLimitRestoreRate.default(1_000),
+  RATE_LIMIT_PARTNER_CAPACITY: rateLimitCapacity.default(20_000),
+  RATE_LIMIT_PARTNER_RESTORE_RATE: rateLimitRestoreRate.default(500),
+  RATE_LIMIT_STAFF_CAPACITY: rateLimitCapacity.default(0),
+  RATE_LIMIT_STAFF_RESTORE_RATE: rateLimitRestoreRate.default(1_000),
+  RATE_LIMIT_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
 });
+
+/** True for `scheme://host[:port]` exactly as browsers send it in `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 
 const IDP_VARIABLES = [
   'STAFF_IDP_JWKS_URL',

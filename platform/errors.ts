@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from './logger.js';
 
@@ -23,6 +24,13 @@ export enum ErrorCode {
   MaxCostExceeded = 'MAX_COST_EXCEEDED',
   /** A request body over REQUEST_BODY_LIMIT_BYTES, rejected with HTTP 413. */
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  /** A caller over its rate limit, rejected with HTTP 429. */
+  RateLimited = 'RATE_LIMITED',
+  /**
+   * An operation that a partner key in safelist mode has not registered,
+   * rejected with HTTP 403 before any subgraph is called.
+   */
+  OperationNotInSafelist = 'OPERATION_NOT_IN_SAFELIST',
 }
 
 /** Codes of `userErrors { field message code }` in mutation payloads. */
@@ -126,10 +134,52 @@ export function createErrorFormatter(logger: Logger) {
       'unexpected error while resolving',
     );
     return {
-      message: 'Internal server error',
+      message: INTERNAL_ERROR_MESSAGE,
       path: formatted.path,
       locations: formatted.locations,
       extensions: { code: ErrorCode.InternalServerError },
     };
+  };
+}
+
+/** Client message of a masked unexpected error, before the request id is added. */
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
+/** A masked message that already names a request id, e.g. from a subgraph. */
+export const MASKED_MESSAGE_WITH_REQUEST_ID =
+  /^Internal server error \(request id [A-Za-z0-9._:-]{1,128}\)$/;
+
+/**
+ * Adds the request id to masked errors: the message becomes "Internal
+ * server error (request id <id>)" and `extensions.requestId` is set, so a
+ * client can quote the id and an operator can find the logged error.
+ * `formatError` has no access to the context, which is why a plugin does
+ * this once the response is formatted. Errors that Apollo Server returns
+ * before a request starts, such as a failed context creation, keep the
+ * plain message.
+ */
+export function maskedErrorRequestIdPlugin<
+  TContext extends BaseContext & { requestId: string },
+>(): ApolloServerPlugin<TContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          if (response.body.kind !== 'single') return;
+          const result = response.body.singleResult;
+          if (!result.errors) return;
+          const { requestId } = contextValue;
+          result.errors = result.errors.map((error) =>
+            error.message === INTERNAL_ERROR_MESSAGE
+              ? {
+                  ...error,
+                  message: `${INTERNAL_ERROR_MESSAGE} (request id ${requestId})`,
+                  extensions: { ...error.extensions, requestId },
+                }
+              : error,
+          );
+        },
+      };
+    },
   };
 }

@@ -173,17 +173,21 @@ export function generateIdentityKeyPair(): {
 }
 
 /**
- * Reads the development key pair from `DATA_DIR/identity-keys.json`, or
- * generates it when the file is missing. The file is readable by its owner
+ * Reads a development key pair from `DATA_DIR/<fileName>`
+ * (`identity-keys.json` by default), or generates it when the file is
+ * missing. The file is readable by its owner
  * only. It is published with a hard link, which fails when the file
  * exists, so processes that start together all end up with the same pair.
  */
-export async function loadOrCreateDevelopmentKeys(dataDir: string): Promise<{
+export async function loadOrCreateDevelopmentKeys(
+  dataDir: string,
+  fileName = DEVELOPMENT_KEYS_FILE,
+): Promise<{
   privateKey: string;
   publicKey: string;
   path: string;
 }> {
-  const file = path.resolve(dataDir, DEVELOPMENT_KEYS_FILE);
+  const file = path.resolve(dataDir, fileName);
   const existing = await readDevelopmentKeys(file);
   if (existing) return { ...existing, path: file };
 
@@ -205,7 +209,7 @@ export async function loadOrCreateDevelopmentKeys(dataDir: string): Promise<{
   return { ...stored, path: file };
 }
 
-async function readDevelopmentKeys(
+export async function readDevelopmentKeys(
   file: string,
 ): Promise<{ privateKey: string; publicKey: string } | undefined> {
   let text: string;

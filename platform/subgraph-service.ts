@@ -14,7 +14,7 @@ import {
   type Database,
   type DatabaseHandle,
 } from './database.js';
-import { createErrorFormatter } from './errors.js';
+import { createErrorFormatter, maskedErrorRequestIdPlugin } from './errors.js';
 import {
   createSubgraphAuthenticator,
   type SubgraphCaller,
@@ -23,6 +23,7 @@ import {
   createGraphQLHttpHandler,
   listen,
   sendJson,
+  type RouteHandler,
   type RunningHttpServer,
 } from './http-server.js';
 import type { Logger } from './logger.js';
@@ -62,6 +63,15 @@ export interface SubgraphDefinition<
   resolvers: object;
   /** Builds fresh DataLoaders; called once per request, never shared. */
   createLoaders(db: Database<TSchema>, config: Config): TLoaders;
+  /**
+   * Checks the service's own configuration at start-up, before the
+   * database is touched, and returns extra routes that need no identity,
+   * such as a JWK Set. Throwing stops the service from starting.
+   */
+  prepare?(
+    config: Config,
+    logger: Logger,
+  ): Promise<{ routes?: Record<string, RouteHandler> }>;
 }
 
 export interface RunningSubgraph<TSchema extends Record<string, unknown>> {
@@ -112,6 +122,7 @@ export async function startSubgraph<
   // Keys are checked first, so a misconfigured service fails before it
   // touches the database.
   const identity = await createSubgraphAuthenticator(config);
+  const prepared = (await definition.prepare?.(config, logger)) ?? {};
   await prepareSubgraphDatabase(definition, options.databaseUrl, logger);
   const database = connectDatabase(options.databaseUrl, definition.tables, {
     poolSize: config.DATABASE_POOL_SIZE,
@@ -135,6 +146,7 @@ export async function startSubgraph<
     plugins: [
       ApolloServerPluginInlineTraceDisabled(),
       rejectNulCharactersPlugin(),
+      maskedErrorRequestIdPlugin(),
     ],
   });
   await apollo.start();
@@ -157,6 +169,7 @@ export async function startSubgraph<
       };
     },
     routes: {
+      ...prepared.routes,
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: definition.name }),
       '/ready': async (_request, response) => {

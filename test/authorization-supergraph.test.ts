@@ -202,6 +202,8 @@ describe('committed supergraph', () => {
         authenticated: true,
         policies: [['customer_or_read_customers']],
       },
+      'Query.me': { authenticated: true },
+      'Customer.orders': { policies: [['customer_or_read_orders']] },
       'Query.shipment': {
         authenticated: true,
         policies: [['customer_or_read_shipments']],

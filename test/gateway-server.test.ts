@@ -370,6 +370,7 @@ describe('gateway queries', () => {
       body: JSON.stringify({ query: '{ brokenProduct { id } }' }),
     });
     const text = await response.text();
+    const requestId = response.headers.get('x-request-id');
 
     expect(response.status).toBe(200);
     expect(text).not.toContain('hunter2');
@@ -377,9 +378,13 @@ describe('gateway queries', () => {
       data: { brokenProduct: null },
       errors: [
         {
-          message: 'Internal server error',
+          message: `Internal server error (request id ${requestId})`,
           path: ['brokenProduct'],
-          extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'catalog' },
+          extensions: {
+            code: 'INTERNAL_SERVER_ERROR',
+            serviceName: 'catalog',
+            requestId,
+          },
         },
       ],
     });

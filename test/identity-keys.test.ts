@@ -15,7 +15,7 @@ import {
   parsePublicKeys,
   publicKeyOf,
 } from '../platform/identity-keys.js';
-import { hashPassword, verifyPassword } from '../gateway/identity/passwords.js';
+import { hashPassword, verifyPassword } from '../platform/passwords.js';
 
 const folders: string[] = [];
 afterAll(() => {

@@ -8,7 +8,10 @@ import { exportJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProduction, loadConfig, SERVICE_NAMES } from '../platform/config.js';
 import { connectDatabase, serviceDatabaseUrl } from '../platform/database.js';
-import { loadOrCreateDevelopmentKeys } from '../platform/identity-keys.js';
+import {
+  generateIdentityKeyPair,
+  loadOrCreateDevelopmentKeys,
+} from '../platform/identity-keys.js';
 import { createLogger } from '../platform/logger.js';
 import { startSubgraph } from '../platform/subgraph-service.js';
 import {
@@ -84,6 +87,8 @@ beforeAll(async () => {
   idp = await startJwksServer();
   stack = await startTestStack({
     APP_ENV: 'production',
+    // Production mode requires the orders service's customer token key.
+    CUSTOMER_TOKEN_PRIVATE_KEY: generateIdentityKeyPair().privateKey,
     STAFF_IDP_JWKS_URL: idp.url,
     STAFF_IDP_ISSUER: ISSUER,
     STAFF_IDP_AUDIENCE: AUDIENCE,

@@ -1,10 +1,13 @@
 import { sql } from 'drizzle-orm';
 import {
+  boolean,
   check,
+  doublePrecision,
   index,
   pgTable,
   text,
   timestamp,
+  unique,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -28,7 +31,7 @@ export const staffAccounts = pgTable(
     id: uuid('id').primaryKey(),
     /** Trimmed and lower-cased, so sign-in ignores case. */
     email: text('email').notNull().unique(),
-    /** `scrypt$N$r$p$salt$hash`, see gateway/identity/passwords.ts. */
+    /** `scrypt$N$r$p$salt$hash`, see platform/passwords.ts. */
     passwordHash: text('password_hash').notNull(),
     role: text('role', { enum: ['admin', 'support'] }).notNull(),
     origin,
@@ -67,6 +70,58 @@ export const partnerKeys = pgTable(
     createdBy: text('created_by'),
     origin,
     createdAt,
+    /**
+     * When true, the key runs only the operations registered for it in
+     * `safelisted_operations` (see gateway/safelist).
+     */
+    safelistMode: boolean('safelist_mode').notNull().default(false),
   },
   (table) => [index('partner_keys_created_at_idx').on(table.createdAt)],
+);
+
+/** Operations that a partner key in safelist mode may run. */
+export const safelistedOperations = pgTable(
+  'safelisted_operations',
+  {
+    id: uuid('id').primaryKey(),
+    partnerKeyId: uuid('partner_key_id')
+      .notNull()
+      .references(() => partnerKeys.id, { onDelete: 'cascade' }),
+    /** Hex SHA-256 of `document`, as in Apollo's persisted query extension. */
+    hash: text('hash').notNull(),
+    document: text('document').notNull(),
+    /** Name of the document's operation; null for an anonymous operation. */
+    operationName: text('operation_name'),
+    /** Staff subject that registered the operation. */
+    createdBy: text('created_by'),
+    createdAt,
+  },
+  (table) => [
+    unique('safelisted_operations_key_hash_unique').on(
+      table.partnerKeyId,
+      table.hash,
+    ),
+  ],
+);
+
+/**
+ * Token buckets of the rate limiter (gateway/rate-limit) when
+ * RATE_LIMIT_STORE is `postgres`. Each request updates its caller's row in
+ * one statement, so replicas share the buckets.
+ */
+export const rateLimitBuckets = pgTable(
+  'rate_limit_buckets',
+  {
+    /** RATE_LIMIT_KEY_PREFIX, the caller kind, and its subject or client IP. */
+    key: text('key').primaryKey(),
+    /** Cost points left at `updated_at`, before the refill since then. */
+    tokens: doublePrecision('tokens').notNull(),
+    /** Whether the request that last wrote the row was allowed. */
+    lastAllowed: boolean('last_allowed').notNull(),
+    updatedAt: timestamp('updated_at', {
+      withTimezone: true,
+      mode: 'date',
+    }).notNull(),
+  },
+  (table) => [index('rate_limit_buckets_updated_at_idx').on(table.updatedAt)],
 );

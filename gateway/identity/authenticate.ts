@@ -9,6 +9,7 @@ import {
   CredentialError,
   describeTokenFailure,
 } from './errors.js';
+import type { CustomerTokenVerifier } from './customer-tokens.js';
 import type { ExternalTokenVerifier } from './external-tokens.js';
 import {
   looksLikePartnerKey,
@@ -27,6 +28,8 @@ export interface AuthenticatorOptions {
   /** Keys that the gateway's own staff tokens are verified against. */
   staffKeys: IdentityKey[];
   external?: ExternalTokenVerifier;
+  /** Customer access tokens, signed by the orders service. */
+  customer?: CustomerTokenVerifier;
   /** Absent when the gateway has no database. */
   partnerKeys?: ReturnType<typeof createPartnerKeyVerifier>;
   logger: Logger;
@@ -117,6 +120,9 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       }
       if (options.external && issuer === options.external.issuer) {
         return await options.external.verify(token);
+      }
+      if (options.customer && issuer === options.customer.issuer) {
+        return await options.customer.verify(token);
       }
     } catch (error) {
       const failure = describeTokenFailure(error);

@@ -18,6 +18,7 @@ import {
   gatewayDatabaseUrl,
   prepareGatewayDatabase,
   tables,
+  type GatewayDatabase,
 } from '../db/database.js';
 import { createAuthenticator } from './authenticate.js';
 import {
@@ -25,6 +26,7 @@ import {
   CredentialError,
   toGraphQLError,
 } from './errors.js';
+import { createCustomerTokenVerifier } from './customer-tokens.js';
 import { createExternalTokenVerifier } from './external-tokens.js';
 import { createIdentityHeaderSigner } from './identity-header.js';
 import { createPartnerKeyVerifier } from './partner-keys.js';
@@ -51,6 +53,8 @@ export interface IdentityLayer {
     request: IncomingMessage,
     response: ServerResponse,
   ): Promise<boolean>;
+  /** The gateway's database, shared with other edge features; absent without one. */
+  db?: GatewayDatabase;
   close(): Promise<void>;
 }
 
@@ -68,6 +72,12 @@ type GatewayDatabaseHandle = DatabaseHandle<typeof tables>;
 export async function createIdentityLayer(options: {
   config: Config;
   logger: Logger;
+  /**
+   * GraphQL URL of the orders service. Customer tokens are verified with
+   * the JWK Set at `/.well-known/jwks.json` on its origin, unless
+   * CUSTOMER_TOKEN_PUBLIC_KEY or CUSTOMER_TOKEN_JWKS_URL is set.
+   */
+  ordersUrl?: string;
 }): Promise<IdentityLayer> {
   const { config } = options;
   const logger = options.logger.child({ component: 'identity' });
@@ -88,6 +98,14 @@ export async function createIdentityLayer(options: {
     logger.warn('STAFF_IDP_JWKS_URL is not an https URL');
   }
 
+  const customer = await createCustomerTokenVerifier(
+    config,
+    options.ordersUrl ??
+      config.ORDERS_URL ??
+      `http://127.0.0.1:${config.ORDERS_PORT}/graphql`,
+  );
+  logger.debug({ keys: customer.keySource }, 'customer token key source');
+
   const database = await openGatewayDatabase(config, logger);
   try {
     if (database && isProduction(config)) {
@@ -104,6 +122,7 @@ export async function createIdentityLayer(options: {
   const authenticate = createAuthenticator({
     staffKeys: keys.verificationKeys,
     external,
+    customer,
     partnerKeys,
     logger,
   });
@@ -139,6 +158,7 @@ export async function createIdentityLayer(options: {
       },
     },
     handleRequest,
+    db: database?.db,
     close: async () => {
       await database?.close();
     },

@@ -7,7 +7,7 @@ import {
   MIN_PASSWORD_LENGTH,
   passwordDecoyHash,
   verifyPassword,
-} from './passwords.js';
+} from '../../platform/passwords.js';
 import { isStaffRole, type StaffRole } from './scopes.js';
 
 export interface StaffAccount {

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequest } from '@apollo/server';
 import type {
   DocumentNode,
   GraphQLError,
@@ -18,12 +18,34 @@ import { countTokens } from './tokens.js';
 /**
  * `extensions.cost` of a response, in the shape of Shopify's GraphQL APIs.
  * `actualQueryCost` is null because the cost of the response is not
- * measured, and `throttleStatus` is null because no rate limit applies yet.
+ * measured. The rate limiter (gateway/rate-limit) sets `throttleStatus`,
+ * which stays null when no rate limit applies to the caller.
  */
 export interface CostExtension {
   requestedQueryCost: number;
   actualQueryCost: number | null;
-  throttleStatus: null;
+  throttleStatus: ThrottleStatus | null;
+}
+
+/** The caller's rate-limit bucket after the request, in cost points. */
+export interface ThrottleStatus {
+  maximumAvailable: number;
+  currentlyAvailable: number;
+  /** Points per second that flow back into the bucket. */
+  restoreRate: number;
+}
+
+const costsByRequest = new WeakMap<GraphQLRequest, CostExtension>();
+
+/**
+ * Returns the cost that the limits plugin computed for a request in
+ * `didResolveOperation`, or undefined when it computed none. The response
+ * reports the same object, so changes to `throttleStatus` reach the client.
+ */
+export function findOperationCost(
+  request: GraphQLRequest,
+): CostExtension | undefined {
+  return costsByRequest.get(request);
 }
 
 /** A limit that an operation exceeded. */
@@ -121,6 +143,7 @@ export function createOperationLimitsPlugin(
               actualQueryCost: null,
               throttleStatus: null,
             };
+            costsByRequest.set(requestContext.request, cost);
             if (requestedQueryCost > limits.maxCost) {
               rejection = {
                 limit: 'cost',

@@ -38,6 +38,11 @@ export const customers = pgTable(
     id: uuid('id').primaryKey(),
     email: text('email').notNull(),
     name: text('name'),
+    /**
+     * `scrypt$N$r$p$salt$hash` (platform/passwords.ts), or null for a customer
+     * without an account, such as one created by a guest checkout.
+     */
+    passwordHash: text('password_hash'),
     ...timestamps,
   },
   // Email addresses are compared without case, so one person with
@@ -104,6 +109,37 @@ export const orderLines = pgTable(
   ],
 );
 
+/**
+ * Refresh tokens of customers, stored as SHA-256 hashes. Each sign-in
+ * starts a family, and every refresh marks its token used and adds the next
+ * token to the same family. Presenting a used token revokes the family.
+ */
+export const customerRefreshTokens = pgTable(
+  'customer_refresh_tokens',
+  {
+    id: uuid('id').primaryKey(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    /** Id of the family's first token. */
+    familyId: uuid('family_id').notNull(),
+    /** SHA-256 of the token, base64url. */
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: timestamp('expires_at', {
+      withTimezone: true,
+      mode: 'date',
+    }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamps.createdAt,
+  },
+  (table) => [
+    index('customer_refresh_tokens_family_idx').on(table.familyId),
+    index('customer_refresh_tokens_customer_idx').on(table.customerId),
+  ],
+);
+
 export type CustomerRow = typeof customers.$inferSelect;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderLineRow = typeof orderLines.$inferSelect;
+export type CustomerRefreshTokenRow = typeof customerRefreshTokens.$inferSelect;

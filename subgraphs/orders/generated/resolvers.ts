@@ -4,6 +4,7 @@ import type { CustomerRow, OrderRow, OrderLineRow } from '../db/tables.js';
 import type { Context } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -21,7 +22,59 @@ export type Customer = {
   email: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   name?: Maybe<Scalars['String']['output']>;
+  /** The customer's orders, newest first. `first` defaults to 20, at most 250. */
+  orders: OrderConnection;
   updatedAt: Scalars['String']['output'];
+};
+
+
+export type CustomerOrdersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/**
+ * Result of a customer sign-in. The tokens, `expiresIn` and `customer` are
+ * null when `userErrors` is not empty.
+ */
+export type CustomerAuthPayload = {
+  __typename?: 'CustomerAuthPayload';
+  /** JWT to send as a bearer token; valid for `expiresIn` seconds. */
+  accessToken?: Maybe<Scalars['String']['output']>;
+  customer?: Maybe<Customer>;
+  /** Lifetime of `accessToken` in seconds. */
+  expiresIn?: Maybe<Scalars['Int']['output']>;
+  /** Opaque token for `customerRefreshToken`; valid once. */
+  refreshToken?: Maybe<Scalars['String']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type CustomerRefreshTokenInput = {
+  refreshToken: Scalars['String']['input'];
+};
+
+export type CustomerRegisterInput = {
+  /** Trimmed and lower-cased; unique among customers. */
+  email: Scalars['String']['input'];
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** 12 to 1024 characters. */
+  password: Scalars['String']['input'];
+};
+
+export type CustomerSignInInput = {
+  email: Scalars['String']['input'];
+  password: Scalars['String']['input'];
+};
+
+export type CustomerSignOutInput = {
+  refreshToken: Scalars['String']['input'];
+};
+
+export type CustomerSignOutPayload = {
+  __typename?: 'CustomerSignOutPayload';
+  /** True when the token was known and is now revoked. */
+  revoked: Scalars['Boolean']['output'];
+  userErrors: Array<UserError>;
 };
 
 export type Money = {
@@ -30,6 +83,65 @@ export type Money = {
   amount: Scalars['String']['output'];
   /** ISO 4217 currency code. */
   currencyCode: Scalars['String']['output'];
+};
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Exchanges a refresh token for a new access token and a new refresh token.
+   * Each refresh token works once; presenting a used one again revokes every
+   * refresh token issued since that sign-in.
+   */
+  customerRefreshToken: CustomerAuthPayload;
+  /** Creates a customer account and signs it in. */
+  customerRegister: CustomerAuthPayload;
+  /** Signs a customer in with email and password. */
+  customerSignIn: CustomerAuthPayload;
+  /**
+   * Revokes a refresh token and every refresh token issued since its
+   * sign-in. Access tokens already issued stay valid until they expire.
+   */
+  customerSignOut: CustomerSignOutPayload;
+};
+
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
+export type MutationCustomerRefreshTokenArgs = {
+  input: CustomerRefreshTokenInput;
+};
+
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
+export type MutationCustomerRegisterArgs = {
+  input: CustomerRegisterInput;
+};
+
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
+export type MutationCustomerSignInArgs = {
+  input: CustomerSignInInput;
+};
+
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
+export type MutationCustomerSignOutArgs = {
+  input: CustomerSignOutInput;
 };
 
 export type Order = {
@@ -48,6 +160,19 @@ export type Order = {
   /** Amount the customer is charged for the whole order. */
   totalPrice: Money;
   updatedAt: Scalars['String']['output'];
+};
+
+export type OrderConnection = {
+  __typename?: 'OrderConnection';
+  edges: Array<OrderEdge>;
+  nodes: Array<Order>;
+  pageInfo: PageInfo;
+};
+
+export type OrderEdge = {
+  __typename?: 'OrderEdge';
+  cursor: Scalars['String']['output'];
+  node: Order;
 };
 
 /**
@@ -80,10 +205,20 @@ export type OrderLine = {
   variant?: Maybe<Variant>;
 };
 
+export type PageInfo = {
+  __typename?: 'PageInfo';
+  endCursor?: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+  hasPreviousPage: Scalars['Boolean']['output'];
+  startCursor?: Maybe<Scalars['String']['output']>;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** A customer by ID; null when no customer has that ID. */
   customer?: Maybe<Customer>;
+  /** The signed-in customer; null when the caller is not a customer. */
+  me?: Maybe<Customer>;
   /** An order by ID; null when no order has that ID. */
   order?: Maybe<Order>;
 };
@@ -96,6 +231,13 @@ export type QueryCustomerArgs = {
 
 export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type UserError = {
+  __typename?: 'UserError';
+  code: Scalars['String']['output'];
+  field: Array<Scalars['String']['output']>;
+  message: Scalars['String']['output'];
 };
 
 export type Variant = {
@@ -205,14 +347,25 @@ export type ResolversTypes = ResolversObject<{
   Customer: ResolverTypeWrapper<CustomerRow>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Money: ResolverTypeWrapper<Money>;
-  Order: ResolverTypeWrapper<OrderRow>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  CustomerAuthPayload: ResolverTypeWrapper<Omit<CustomerAuthPayload, 'customer'> & { customer?: Maybe<ResolversTypes['Customer']> }>;
+  CustomerRefreshTokenInput: CustomerRefreshTokenInput;
+  CustomerRegisterInput: CustomerRegisterInput;
+  CustomerSignInInput: CustomerSignInInput;
+  CustomerSignOutInput: CustomerSignOutInput;
+  CustomerSignOutPayload: ResolverTypeWrapper<CustomerSignOutPayload>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Money: ResolverTypeWrapper<Money>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Order: ResolverTypeWrapper<OrderRow>;
+  OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges' | 'nodes'> & { edges: Array<ResolversTypes['OrderEdge']>, nodes: Array<ResolversTypes['Order']> }>;
+  OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
   OrderFinancialStatus: OrderFinancialStatus;
   OrderLine: ResolverTypeWrapper<OrderLineRow>;
+  PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  UserError: ResolverTypeWrapper<UserError>;
   Variant: ResolverTypeWrapper<Variant>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -220,13 +373,24 @@ export type ResolversParentTypes = ResolversObject<{
   Customer: CustomerRow;
   String: Scalars['String']['output'];
   ID: Scalars['ID']['output'];
-  Money: Money;
-  Order: OrderRow;
   Int: Scalars['Int']['output'];
-  OrderLine: OrderLineRow;
-  Query: Record<PropertyKey, never>;
-  Variant: Variant;
+  CustomerAuthPayload: Omit<CustomerAuthPayload, 'customer'> & { customer?: Maybe<ResolversParentTypes['Customer']> };
+  CustomerRefreshTokenInput: CustomerRefreshTokenInput;
+  CustomerRegisterInput: CustomerRegisterInput;
+  CustomerSignInInput: CustomerSignInInput;
+  CustomerSignOutInput: CustomerSignOutInput;
+  CustomerSignOutPayload: CustomerSignOutPayload;
   Boolean: Scalars['Boolean']['output'];
+  Money: Money;
+  Mutation: Record<PropertyKey, never>;
+  Order: OrderRow;
+  OrderConnection: Omit<OrderConnection, 'edges' | 'nodes'> & { edges: Array<ResolversParentTypes['OrderEdge']>, nodes: Array<ResolversParentTypes['Order']> };
+  OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
+  OrderLine: OrderLineRow;
+  PageInfo: PageInfo;
+  Query: Record<PropertyKey, never>;
+  UserError: UserError;
+  Variant: Variant;
 }>;
 
 export type CustomerResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Customer'] = ResolversParentTypes['Customer'], FederationReferenceType extends FederationReferenceTypes['Customer'] = FederationReferenceTypes['Customer']> = ResolversObject<{
@@ -235,12 +399,33 @@ export type CustomerResolvers<ContextType = Context, ParentType extends Resolver
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<CustomerOrdersArgs, 'first'>>;
   updatedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type CustomerAuthPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerAuthPayload'] = ResolversParentTypes['CustomerAuthPayload']> = ResolversObject<{
+  accessToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  expiresIn?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  refreshToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type CustomerSignOutPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerSignOutPayload'] = ResolversParentTypes['CustomerSignOutPayload']> = ResolversObject<{
+  revoked?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
 }>;
 
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  customerRefreshToken?: Resolver<ResolversTypes['CustomerAuthPayload'], ParentType, ContextType, RequireFields<MutationCustomerRefreshTokenArgs, 'input'>>;
+  customerRegister?: Resolver<ResolversTypes['CustomerAuthPayload'], ParentType, ContextType, RequireFields<MutationCustomerRegisterArgs, 'input'>>;
+  customerSignIn?: Resolver<ResolversTypes['CustomerAuthPayload'], ParentType, ContextType, RequireFields<MutationCustomerSignInArgs, 'input'>>;
+  customerSignOut?: Resolver<ResolversTypes['CustomerSignOutPayload'], ParentType, ContextType, RequireFields<MutationCustomerSignOutArgs, 'input'>>;
 }>;
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order'], FederationReferenceType extends FederationReferenceTypes['Order'] = FederationReferenceTypes['Order']> = ResolversObject<{
@@ -256,6 +441,17 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   updatedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type OrderConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderConnection'] = ResolversParentTypes['OrderConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['OrderEdge']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['Order']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type OrderEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderEdge'] = ResolversParentTypes['OrderEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
+}>;
+
 export type OrderLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderLine'] = ResolversParentTypes['OrderLine']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -264,9 +460,23 @@ export type OrderLineResolvers<ContextType = Context, ParentType extends Resolve
   variant?: Resolver<Maybe<ResolversTypes['Variant']>, ParentType, ContextType>;
 }>;
 
+export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType, RequireFields<QueryCustomerArgs, 'id'>>;
+  me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
+}>;
+
+export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  field?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type VariantResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Variant'] = ResolversParentTypes['Variant']> = ResolversObject<{
@@ -275,10 +485,17 @@ export type VariantResolvers<ContextType = Context, ParentType extends Resolvers
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Customer?: CustomerResolvers<ContextType>;
+  CustomerAuthPayload?: CustomerAuthPayloadResolvers<ContextType>;
+  CustomerSignOutPayload?: CustomerSignOutPayloadResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
+  OrderConnection?: OrderConnectionResolvers<ContextType>;
+  OrderEdge?: OrderEdgeResolvers<ContextType>;
   OrderLine?: OrderLineResolvers<ContextType>;
+  PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  UserError?: UserErrorResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;
 }>;
 
