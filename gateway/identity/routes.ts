@@ -2,6 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ErrorCode, summarizeError } from '../../platform/errors.js';
 import { sendJson } from '../../platform/http-server.js';
+import {
+  allowMethods,
+  parseBody,
+  readJsonBody,
+  RouteError,
+} from '../json-routes.js';
 import type { IdentityKey } from '../../platform/identity-keys.js';
 import { isUuid } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
@@ -31,18 +37,6 @@ export interface IdentityRoutesOptions {
   /** Called after a key is revoked, to drop it from the in-memory cache. */
   onPartnerKeyRevoked(id: string): void;
   logger: Logger;
-}
-
-/** A response with an HTTP status other than 2xx, sent as `{ error, code }`. */
-class RouteError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 const signInBody = z.object({
@@ -127,7 +121,10 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
 
   async function signIn(request: IncomingMessage, response: ServerResponse) {
     const db = requireDatabase();
-    const body = parseBody(signInBody, await readJsonBody(request));
+    const body = parseBody(
+      signInBody,
+      await readJsonBody(request, BODY_LIMIT_BYTES),
+    );
     const account = await findStaffByPassword(db, body.email, body.password);
     if (!account) {
       logger.info('staff sign-in failed');
@@ -182,7 +179,10 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
   async function createKey(request: IncomingMessage, response: ServerResponse) {
     const db = requireDatabase();
     const caller = await requireStaff(request, 'manage_partner_keys');
-    const body = parseBody(partnerKeyBody, await readJsonBody(request));
+    const body = parseBody(
+      partnerKeyBody,
+      await readJsonBody(request, BODY_LIMIT_BYTES),
+    );
     try {
       const { key, view } = await createPartnerKey(db, {
         name: body.name,
@@ -269,59 +269,4 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
       return true;
     }
   };
-}
-
-function allowMethods(method: string, allowed: string[]): void {
-  if (allowed.includes(method)) return;
-  throw new RouteError(
-    405,
-    'METHOD_NOT_ALLOWED',
-    `Use ${allowed.join(' or ')} on this route.`,
-    { allow: allowed.join(', ') },
-  );
-}
-
-async function readJsonBody(request: IncomingMessage): Promise<unknown> {
-  if (!request.headers['content-type']?.includes('json')) {
-    throw new RouteError(
-      415,
-      ErrorCode.BadUserInput,
-      'Send the body as JSON with "content-type: application/json".',
-    );
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT_BYTES) {
-      throw new RouteError(
-        413,
-        ErrorCode.BadUserInput,
-        `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new RouteError(
-      400,
-      ErrorCode.BadUserInput,
-      'The request body is not valid JSON.',
-    );
-  }
-}
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map(
-    (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
-  );
-  throw new RouteError(
-    400,
-    ErrorCode.BadUserInput,
-    `Invalid request body. ${problems.join('; ')}.`,
-  );
 }

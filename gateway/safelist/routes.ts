@@ -3,6 +3,12 @@ import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { ErrorCode, summarizeError } from '../../platform/errors.js';
 import { sendJson } from '../../platform/http-server.js';
+import {
+  allowMethods,
+  parseBody,
+  readJsonBody,
+  RouteError,
+} from '../json-routes.js';
 import { isUuid } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CallerIdentity } from '../caller.js';
@@ -19,18 +25,6 @@ const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /** Scope that changes a key's safelist, which the admin role has. */
 const MANAGE_SCOPE = 'manage_partner_keys';
-
-/** A response with an HTTP status other than 2xx, sent as `{ error, code }`. */
-class RouteError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
 
 const registerBody = z.object({ document: z.string().min(1) });
 const modeBody = z.object({ enabled: z.boolean() });
@@ -75,7 +69,10 @@ export function createSafelistRoutes(options: {
         return;
       }
       const caller = await requireStaff(request, MANAGE_SCOPE);
-      const body = parseBody(modeBody, await readJsonBody(request));
+      const body = parseBody(
+        modeBody,
+        await readJsonBody(request, BODY_LIMIT_BYTES),
+      );
       await requireKey(keyId!);
       await store.setMode(keyId!, body.enabled);
       logger.info(
@@ -99,7 +96,10 @@ export function createSafelistRoutes(options: {
         return;
       }
       const caller = await requireStaff(request, MANAGE_SCOPE);
-      const body = parseBody(registerBody, await readJsonBody(request));
+      const body = parseBody(
+        registerBody,
+        await readJsonBody(request, BODY_LIMIT_BYTES),
+      );
       await requireKey(keyId!);
       try {
         const { operation, created } = await store.register(
@@ -222,59 +222,4 @@ export function createSafelistRoutes(options: {
 
 function notFound(message: string): RouteError {
   return new RouteError(404, ErrorCode.NotFound, message);
-}
-
-function allowMethods(method: string, allowed: string[]): void {
-  if (allowed.includes(method)) return;
-  throw new RouteError(
-    405,
-    'METHOD_NOT_ALLOWED',
-    `Use ${allowed.join(' or ')} on this route.`,
-    { allow: allowed.join(', ') },
-  );
-}
-
-async function readJsonBody(request: IncomingMessage): Promise<unknown> {
-  if (!request.headers['content-type']?.includes('json')) {
-    throw new RouteError(
-      415,
-      ErrorCode.BadUserInput,
-      'Send the body as JSON with "content-type: application/json".',
-    );
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT_BYTES) {
-      throw new RouteError(
-        413,
-        ErrorCode.PayloadTooLarge,
-        `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new RouteError(
-      400,
-      ErrorCode.BadUserInput,
-      'The request body is not valid JSON.',
-    );
-  }
-}
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map(
-    (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
-  );
-  throw new RouteError(
-    400,
-    ErrorCode.BadUserInput,
-    `Invalid request body. ${problems.join('; ')}.`,
-  );
 }
