@@ -1,28 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asc, count } from 'drizzle-orm';
-import { serviceDatabaseUrl } from '../platform/database.js';
-import { createLogger } from '../platform/logger.js';
-import {
-  startSubgraph,
-  type RunningSubgraph,
-} from '../platform/subgraph-service.js';
+import type { RunningSubgraph } from '../platform/subgraph-service.js';
 import { catalogSubgraph } from '../subgraphs/catalog/service.js';
 import * as tables from '../subgraphs/catalog/db/tables.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
-import { identityHeaders } from './support/identity.js';
-import { postGraphQL } from './support/stack.js';
+import { requestSubgraph, startTestSubgraph } from './support/subgraph.js';
 
 const config = createTestConfig();
 let catalog: RunningSubgraph<typeof tables>;
 
 beforeAll(async () => {
-  catalog = await startSubgraph(catalogSubgraph, {
-    config,
-    logger: createLogger('test', config.LOG_LEVEL),
-    databaseUrl: serviceDatabaseUrl(config, 'catalog'),
-    host: '127.0.0.1',
-    port: 0,
-  });
+  catalog = await startTestSubgraph(catalogSubgraph, config);
 });
 
 afterAll(async () => {
@@ -30,16 +18,10 @@ afterAll(async () => {
   await dropTestDatabases(config);
 });
 
-const request = async <T = any>(
+const request = <T = any>(
   document: string,
   variables?: Record<string, unknown>,
-) =>
-  postGraphQL<T>(
-    catalog.url,
-    document,
-    variables,
-    await identityHeaders(config),
-  );
+) => requestSubgraph<T>(catalog, config, document, variables);
 
 const CREATE = `mutation ($input: ProductCreateInput!) {
   productCreate(input: $input) {

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../platform/config.js';
-import { serviceDatabaseUrl } from '../platform/database.js';
 import { uuidv7 } from '../platform/ids.js';
-import { createLogger } from '../platform/logger.js';
-import {
-  startSubgraph,
-  type RunningSubgraph,
-} from '../platform/subgraph-service.js';
+import type { RunningSubgraph } from '../platform/subgraph-service.js';
 import * as tables from '../subgraphs/marketplace/db/tables.js';
 import { marketplaceSubgraph } from '../subgraphs/marketplace/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
-import { identityHeaders } from './support/identity.js';
+import { querySubgraph, startTestSubgraph } from './support/subgraph.js';
 
 let config: Config;
 let running: RunningSubgraph<typeof tables>;
@@ -22,23 +17,8 @@ const products = Array.from({ length: 50 }, () => ({
   variantId: uuidv7(),
 }));
 
-async function queryGraphQL(
-  query: string,
-  variables: Record<string, unknown> = {},
-) {
-  const response = await fetch(running.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(await identityHeaders(config)),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as {
-    data?: Record<string, any>;
-    errors?: { message: string }[];
-  };
+function queryGraphQL(query: string, variables: Record<string, unknown> = {}) {
+  return querySubgraph(running, config, query, variables);
 }
 
 const PRODUCT_LISTINGS_QUERY = `query ($representations: [_Any!]!) {
@@ -69,13 +49,7 @@ function productRepresentations(count: number) {
 
 beforeAll(async () => {
   config = createTestConfig();
-  running = await startSubgraph(marketplaceSubgraph, {
-    config,
-    logger: createLogger('marketplace', config.LOG_LEVEL),
-    databaseUrl: serviceDatabaseUrl(config, 'marketplace'),
-    host: '127.0.0.1',
-    port: 0,
-  });
+  running = await startTestSubgraph(marketplaceSubgraph, config);
 
   const { db } = running.database;
   await db.insert(tables.marketplaceConnections).values({

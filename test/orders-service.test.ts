@@ -1,17 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../platform/config.js';
-import { serviceDatabaseUrl } from '../platform/database.js';
 import { uuidv7 } from '../platform/ids.js';
-import { createLogger } from '../platform/logger.js';
-import {
-  startSubgraph,
-  type RunningSubgraph,
-} from '../platform/subgraph-service.js';
+import type { RunningSubgraph } from '../platform/subgraph-service.js';
 import * as tables from '../subgraphs/orders/db/tables.js';
 import { createLoaders } from '../subgraphs/orders/loaders.js';
 import { ordersSubgraph } from '../subgraphs/orders/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
-import { identityHeaders } from './support/identity.js';
+import { querySubgraph, startTestSubgraph } from './support/subgraph.js';
 
 let config: Config;
 let running: RunningSubgraph<typeof tables>;
@@ -25,34 +20,13 @@ const secondLineId = uuidv7(Date.now() - 60_000);
 const firstLineId = uuidv7();
 const variantId = uuidv7();
 
-async function queryGraphQL(
-  query: string,
-  variables: Record<string, unknown> = {},
-) {
-  const response = await fetch(running.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(await identityHeaders(config)),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as {
-    data?: Record<string, any>;
-    errors?: { message: string }[];
-  };
+function queryGraphQL(query: string, variables: Record<string, unknown> = {}) {
+  return querySubgraph(running, config, query, variables);
 }
 
 beforeAll(async () => {
   config = createTestConfig();
-  running = await startSubgraph(ordersSubgraph, {
-    config,
-    logger: createLogger('orders', config.LOG_LEVEL),
-    databaseUrl: serviceDatabaseUrl(config, 'orders'),
-    host: '127.0.0.1',
-    port: 0,
-  });
+  running = await startTestSubgraph(ordersSubgraph, config);
 
   const { db } = running.database;
   await db.insert(tables.customers).values({
