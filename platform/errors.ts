@@ -63,7 +63,7 @@ export function badUserInput(message: string, argumentName?: string) {
   });
 }
 
-/** Longest error message kept in a log record, in characters. */
+/** Maximum length of an error message in a log record, in characters. */
 const MAX_LOGGED_MESSAGE = 2000;
 
 /**
@@ -98,9 +98,9 @@ export function summarizeError(error: unknown): Record<string, unknown> {
 
 /**
  * Formats errors for clients of a service. Errors that carry a known code
- * pass through; anything else (a driver error with SQL in it, a bug) is
- * logged in full and replaced by a generic message, so no query text,
- * parameters or stack traces reach a client.
+ * pass through. Anything else (a driver error with SQL in it, a bug) is
+ * logged and replaced by a generic message, so no query text, parameters
+ * or stack traces reach a client.
  */
 export function createErrorFormatter(logger: Logger) {
   const knownCodes = new Set<string>(Object.values(ErrorCode));

@@ -64,7 +64,8 @@ export function onStopSignals(
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   // A process started by `npm start` has an IPC channel to it; when the
-  // channel closes, the supervisor is gone and nobody else will stop us.
+  // channel closes, the supervisor is gone and no other process will stop
+  // this one.
   if (process.send) {
     process.once('disconnect', () => onSignal('SIGHUP'));
   }
@@ -83,7 +84,7 @@ export async function runSubgraphProcess<
   const config = loadConfig();
   const name: ServiceName = definition.name;
   const logger = createLogger(name, config.LOG_LEVEL);
-  // Signals are handled from the start, so a process told to stop while it
+  // Signals are handled from the start, so a process that gets a signal while it
   // is still migrating stops what it has started so far.
   let server: Awaited<ReturnType<typeof resolveDatabaseServer>> | undefined;
   let running: Awaited<ReturnType<typeof startSubgraph>> | undefined;

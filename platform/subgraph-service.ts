@@ -102,7 +102,7 @@ export async function prepareSubgraphDatabase(
 /**
  * Starts one subgraph: migrates its database, then serves `/graphql`,
  * `/health` (the process is up) and `/ready` (the database accepts a query).
- * `/graphql` answers only requests with a valid signed identity (see
+ * `/graphql` serves only requests with a valid signed identity (see
  * platform/identity.ts); `/health` and `/ready` are open.
  */
 export async function startSubgraph<

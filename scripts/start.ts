@@ -185,7 +185,7 @@ async function main(): Promise<void> {
   }
 
   // Stops the gateway first, so no request reaches a subgraph that is gone,
-  // then the subgraphs, then the database. Runs once, whoever calls it.
+  // then the subgraphs, then the database. Runs once, however many callers ask.
   function stopAll(exitCode: number): Promise<never> {
     stopped ??= (async () => {
       for (const child of [...children].reverse()) {

@@ -63,7 +63,7 @@ const catalogProducts: { id: string; variants: FakeVariant[] }[] = [
 const catalogVariants = catalogProducts.flatMap((product) => product.variants);
 
 /**
- * A catalog stand-in that serves `products(first, after)` from the list
+ * Starts a catalog stand-in that serves `products(first, after)` from the list
  * above, with the index of the last product as cursor. While `failWith` is
  * set, it responds with that message as a GraphQL error instead.
  */

@@ -228,7 +228,7 @@ describe('npm start', () => {
     expect(supervisor).toBeDefined();
     expect(services).toHaveLength(5);
 
-    // SIGKILL runs no handler: only the closed IPC channel tells them.
+    // SIGKILL runs no handler, so only the closed IPC channel can stop them.
     process.kill(supervisor!, 'SIGKILL');
     await waitFor(
       () => services.every((pid) => !isAlive(pid)),

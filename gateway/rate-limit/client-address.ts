@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
  * contains, because any client can send that header. With `trustedProxyHops`
  * proxies in front of the gateway, each appending the address it received
  * the request from, the client is the entry that many places from the
- * right of `x-forwarded-for`; entries further left were written by the
+ * right of `x-forwarded-for`. Entries further left were written by the
  * client and are ignored. A header with fewer entries, or a malformed
  * entry, falls back to the socket address.
  */

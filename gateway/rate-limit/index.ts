@@ -36,7 +36,7 @@ type TrackedContext = GatewayContext & { [CLIENT_ADDRESS]?: string };
 /** Connections of the PostgreSQL store's own pool. */
 const POSTGRES_POOL_SIZE = 4;
 
-/** Longest wait for the store per request, in ms, before it counts as down. */
+/** Maximum wait for the store per request, in ms, before it counts as down. */
 const STORE_TIMEOUT_MS = 2_000;
 
 export interface RateLimiter {

@@ -3,7 +3,7 @@ import type { Logger } from '../../platform/logger.js';
 import type { Budget } from './settings.js';
 import type { BucketStore } from './store.js';
 
-/** Longest wait for one Redis command, in ms, before the store counts as down. */
+/** Maximum wait for one Redis command, in ms, before the store counts as down. */
 const COMMAND_TIMEOUT_MS = 1_000;
 
 /**

@@ -1,8 +1,8 @@
 import type { SelectedOptionValue } from '../db/tables.js';
 
-/** Longest handle accepted. */
+/** Maximum handle length. */
 export const MAX_HANDLE_LENGTH = 100;
-/** Longest slug made from a title, leaving room for a "-2" style suffix. */
+/** Maximum length of a slug made from a title, leaving room for a "-2" style suffix. */
 const MAX_SLUG_LENGTH = 90;
 
 /** Lower-cases, removes accents and turns runs of other characters into "-". */

@@ -15,7 +15,7 @@ import { isValidHandle } from './catalog-values.js';
 
 export const MAX_TITLE_LENGTH = 255;
 export const MAX_SKU_LENGTH = 100;
-/** Longest description, in characters (Shopify allows about 512 KB too). */
+/** Maximum description length, in characters. */
 export const MAX_DESCRIPTION_LENGTH = 512 * 1024;
 /** Most variants a product can have; one insert binds ~25 values per variant. */
 export const MAX_VARIANTS = 250;
