@@ -2,6 +2,9 @@
  * `npm run bench`: measures the storefront listing query through the
  * gateway and its catalog-only part straight from the catalog subgraph, in
  * one run over the sample catalog, and writes the table to BENCHMARKS.md.
+ * Then it measures what authentication and limits cost: rounds that
+ * alternate between the gateway as shipped (anonymous and partner callers)
+ * and the same gateway started with them off (bench/gateway-without-checks.ts).
  *
  * Every service runs in its own process as under `npm start`, so the
  * gateway's resident memory is its own. The load generator (autocannon)
@@ -19,10 +22,15 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { loadConfig, SERVICE_NAMES, type Config } from '../platform/config.js';
-import { dropDatabase, serviceDatabaseUrl } from '../platform/database.js';
+import {
+  connectDatabase,
+  dropDatabase,
+  serviceDatabaseUrl,
+} from '../platform/database.js';
 import { signServiceIdentity } from '../platform/identity.js';
 import { generateIdentityKeyPair } from '../platform/identity-keys.js';
-import { gatewayDatabaseUrl } from '../gateway/db/database.js';
+import { gatewayDatabaseUrl, tables } from '../gateway/db/database.js';
+import { createPartnerKey } from '../gateway/identity/partner-keys.js';
 import { startEmbeddedPostgres } from '../platform/embedded-postgres.js';
 import { createLogger } from '../platform/logger.js';
 import { prepareSubgraphDatabase } from '../platform/subgraph-service.js';
@@ -42,6 +50,28 @@ const DURATION_SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 const WARMUP_SECONDS = 3;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 4100);
+/**
+ * Rounds of the comparison with checks off, each measuring every workload
+ * once. The rounds are short and many, so that each workload is measured
+ * close in time to the others and a burst of other load on the machine
+ * hits one round of each rather than one workload.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 4);
+/** Warm-up before each measurement of a round, when every gateway is warm already. */
+const ROUND_WARMUP_SECONDS = 1;
+/** Port of the gateway started with authentication and limits off. */
+const BASELINE_PORT = BASE_PORT + 5;
+/**
+ * Rate-limit budget of the measured gateway, in points and points per
+ * second. A listing page costs about 1,200 points, so one client at full
+ * speed spends the default budgets within a second and then gets cheap 429
+ * responses. With this budget every request is still charged in
+ * PostgreSQL, and none is rejected.
+ */
+const UNEXHAUSTED_BUDGET = '1000000000';
+/** Scopes of the partner key that the comparison sends. */
+const PARTNER_SCOPES = ['read_products', 'read_inventory', 'read_listings'];
 
 const CATALOG_PART = `
       id handle title
@@ -72,12 +102,53 @@ interface Measurement {
   p99: number;
   errors: number;
   peakRssMiB?: number;
+  /** CPU time (user and system) of the gateway process per request, in ms. */
+  gatewayCpuMsPerRequest?: number;
+}
+
+/** One workload of the comparison, summarised over its rounds. */
+interface ComparisonRow {
+  name: string;
+  /** Median over the rounds. */
+  requestsPerSecond: number;
+  roundRequestsPerSecond: number[];
+  /** Median over the rounds, in ms. */
+  p50: number;
+  /** Median over the rounds, in ms. */
+  p99: number;
+  errors: number;
+  /** Fewer req/s than the gateway with checks off, in percent. */
+  overheadPercent?: number;
+  /** Median over the rounds. */
+  gatewayCpuMsPerRequest: number;
+  /** More gateway CPU per request than with checks off, in percent. */
+  cpuOverheadPercent?: number;
+}
+
+/** The comparison's rows and the machine's 1-minute load average around it. */
+interface Comparison {
+  rows: ComparisonRow[];
+  loadAverageBefore: number;
+  loadAverageAfter: number;
 }
 
 function readRssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) : 0;
+}
+
+/**
+ * Returns the CPU time (user and system) that a process has used, in ms.
+ * /proc/<pid>/stat counts it in clock ticks of USER_HZ, which is 100 per
+ * second on Linux.
+ */
+function readCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses, start at
+  // field 3, so utime (field 14) and stime (field 15) are at 11 and 12.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Interval at which the bench signs a fresh identity for direct subgraph calls. */
@@ -104,14 +175,16 @@ async function checkResponse(
 
 /**
  * Measures one workload. `extraHeaders` is read for every request, so a
- * signed identity that is refreshed meanwhile is picked up.
+ * signed identity that is refreshed meanwhile is picked up. With
+ * `gatewayPid`, it also samples that process's memory and CPU time.
  */
 async function measure(
   name: string,
   url: string,
   query: string,
-  rssPid?: number,
+  gatewayPid?: number,
   extraHeaders: () => Record<string, string> = () => ({}),
+  seconds = { warmup: WARMUP_SECONDS, measured: DURATION_SECONDS },
 ): Promise<Measurement> {
   const body = JSON.stringify({ query });
   const options = {
@@ -129,15 +202,17 @@ async function measure(
       },
     ],
   };
-  await autocannon({ ...options, duration: WARMUP_SECONDS });
+  await autocannon({ ...options, duration: seconds.warmup });
 
   let peakRss = 0;
-  const sampler = rssPid
+  const sampler = gatewayPid
     ? setInterval(() => {
-        peakRss = Math.max(peakRss, readRssKiB(rssPid));
+        peakRss = Math.max(peakRss, readRssKiB(gatewayPid));
       }, 100)
     : undefined;
-  const result = await autocannon({ ...options, duration: DURATION_SECONDS });
+  const cpuMsBefore = gatewayPid ? readCpuMs(gatewayPid) : 0;
+  const result = await autocannon({ ...options, duration: seconds.measured });
+  const cpuMs = gatewayPid ? readCpuMs(gatewayPid) - cpuMsBefore : 0;
   if (sampler) clearInterval(sampler);
   return {
     name,
@@ -146,8 +221,99 @@ async function measure(
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx,
-    peakRssMiB: rssPid ? peakRss / 1024 : undefined,
+    peakRssMiB: gatewayPid ? peakRss / 1024 : undefined,
+    gatewayCpuMsPerRequest:
+      gatewayPid && result.requests.total > 0
+        ? cpuMs / result.requests.total
+        : undefined,
   };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? sorted[middle]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+interface ComparisonWorkload {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  gatewayPid: number;
+}
+
+/**
+ * Measures each workload once per round, the first workload being the
+ * baseline. Each round starts one workload later than the one before, so
+ * no workload always runs first or right after the same other one, and
+ * drift of the machine over the run spreads over all of them.
+ */
+async function compareWorkloads(
+  workloads: ComparisonWorkload[],
+): Promise<Comparison> {
+  const loadAverageBefore = os.loadavg()[0]!;
+  const measurements: Measurement[][] = workloads.map(() => []);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (let step = 0; step < workloads.length; step += 1) {
+      const index = (round + step) % workloads.length;
+      const workload = workloads[index]!;
+      measurements[index]!.push(
+        await measure(
+          workload.name,
+          workload.url,
+          GATEWAY_QUERY,
+          workload.gatewayPid,
+          () => workload.headers,
+          { warmup: ROUND_WARMUP_SECONDS, measured: ROUND_SECONDS },
+        ),
+      );
+    }
+  }
+  const rows = workloads.map((workload, index): ComparisonRow => {
+    const rounds = measurements[index]!;
+    const perRound = rounds.map((result) => result.requestsPerSecond);
+    return {
+      name: workload.name,
+      requestsPerSecond: median(perRound),
+      roundRequestsPerSecond: perRound,
+      p50: median(rounds.map((result) => result.p50)),
+      p99: median(rounds.map((result) => result.p99)),
+      errors: rounds.reduce((sum, result) => sum + result.errors, 0),
+      gatewayCpuMsPerRequest: median(
+        rounds.map((result) => result.gatewayCpuMsPerRequest ?? 0),
+      ),
+    };
+  });
+  const baseline = rows[0]!;
+  for (const row of rows.slice(1)) {
+    row.overheadPercent =
+      ((baseline.requestsPerSecond - row.requestsPerSecond) /
+        baseline.requestsPerSecond) *
+      100;
+    row.cpuOverheadPercent =
+      ((row.gatewayCpuMsPerRequest - baseline.gatewayCpuMsPerRequest) /
+        baseline.gatewayCpuMsPerRequest) *
+      100;
+  }
+  return { rows, loadAverageBefore, loadAverageAfter: os.loadavg()[0]! };
+}
+
+/** Creates a partner key in the gateway database and returns the key. */
+async function createBenchPartnerKey(config: Config): Promise<string> {
+  const database = connectDatabase(gatewayDatabaseUrl(config)!, tables, {
+    poolSize: 1,
+  });
+  try {
+    const { key } = await createPartnerKey(database.db, {
+      name: 'Benchmark partner',
+      scopes: PARTNER_SCOPES,
+    });
+    return key;
+  } finally {
+    await database.close();
+  }
 }
 
 function machineDescription(): string {
@@ -155,17 +321,27 @@ function machineDescription(): string {
   return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
 }
 
-function writeReport(results: Measurement[], productsPerPage: number): void {
+function writeReport(
+  results: Measurement[],
+  comparison: Comparison,
+  productsPerPage: number,
+): void {
   const rows = results.map(
     (result) =>
       `| ${result.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.peakRssMiB === undefined ? 'n/a' : result.peakRssMiB.toFixed(0)} | ${result.errors} |`,
+  );
+  const percent = (value: number | undefined) =>
+    value === undefined ? 'baseline' : `${value.toFixed(1)} %`;
+  const comparisonRows = comparison.rows.map(
+    (row) =>
+      `| ${row.name} | ${row.requestsPerSecond.toFixed(0)} | ${row.roundRequestsPerSecond.map((value) => value.toFixed(0)).join(', ')} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${percent(row.overheadPercent)} | ${row.gatewayCpuMsPerRequest.toFixed(2)} | ${percent(row.cpuOverheadPercent)} | ${row.errors} |`,
   );
   const text = `# Benchmarks
 
 Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}.
 
 - Machine: ${machineDescription()}
-- Command: \`npm run bench\` (${DURATION_SECONDS} s per workload after ${WARMUP_SECONDS} s of warm-up, ${CONNECTIONS} connections, autocannon in the benchmark process, rate limits off, anonymous caller)
+- Command: \`npm run bench\` (${DURATION_SECONDS} s per workload after ${WARMUP_SECONDS} s of warm-up, ${CONNECTIONS} connections, autocannon in the benchmark process, anonymous caller, rate limits in PostgreSQL with budgets raised so that no request is rejected)
 - Data: the sample catalog (data/woocommerce_sample_products.csv) with one sandbox marketplace listing per variant; PostgreSQL 15 from embedded-postgres unless DATABASE_URL is set
 - Query: a storefront product-list page of ${productsPerPage} products with prices, images, variants, stock and (through the gateway) marketplace listings; the catalog-only part is the same query without listings, sent straight to the catalog subgraph
 
@@ -176,6 +352,28 @@ ${rows.join('\n')}
 The load generator, the gateway, the subgraphs and PostgreSQL share the
 machine's cores, so the numbers compare runs on this machine; they are not
 a capacity figure for a dedicated server.
+
+## Cost of authentication and limits
+
+The same storefront listing query, sent to two gateway processes over the
+same subgraphs. The gateway as shipped (gateway/index.ts) verifies the
+caller, authorizes the operation, checks the operation limits and charges
+the caller's rate-limit bucket in PostgreSQL. For a partner it also looks up
+the key in the gateway database, cached for PARTNER_KEY_CACHE_MS. The
+baseline is the same gateway with all four off
+(bench/gateway-without-checks.ts), which still signs the anonymous identity
+for the subgraphs. The rate-limit budgets are raised so that every request
+is charged and none is rejected.
+
+- Command: the same \`npm run bench\` run, ${ROUNDS} rounds that alternate the three workloads, ${ROUND_SECONDS} s per workload after ${ROUND_WARMUP_SECONDS} s of warm-up, ${CONNECTIONS} connections
+- Other load: the machine's 1-minute load average was ${comparison.loadAverageBefore.toFixed(1)} when the comparison started and ${comparison.loadAverageAfter.toFixed(1)} when it ended, on ${os.cpus().length} cores
+- Partner key: a real key created in the gateway database with scopes ${PARTNER_SCOPES.join(', ')}, sent in \`x-api-key\`
+- req/s, p50 and p99 are the medians over the rounds, which other load on the machine disturbs less than means; overhead is how many fewer req/s than the baseline, and the target is at most 10 %
+- Gateway CPU is the user and system CPU time of the gateway process (from /proc) divided by the requests it completed, median over the rounds. It counts only the gateway's own work, so its extra over the baseline shows what the checks cost the gateway even when other load on the machine makes req/s noisy
+
+| workload | req/s | req/s per round | p50 ms | p99 ms | overhead | gateway CPU ms/request | extra gateway CPU | errors |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${comparisonRows.join('\n')}
 `;
   writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), text);
   process.stdout.write(text);
@@ -198,9 +396,11 @@ async function main(): Promise<void> {
     DATABASE_URL: serverUrl,
     DATABASE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
     LOG_LEVEL: 'warn',
-    // The benchmark measures execution: one client IP at full speed would
-    // otherwise spend the anonymous rate-limit budget within a second.
-    RATE_LIMIT_STORE: 'off',
+    RATE_LIMIT_STORE: 'postgres',
+    RATE_LIMIT_ANONYMOUS_CAPACITY: UNEXHAUSTED_BUDGET,
+    RATE_LIMIT_ANONYMOUS_RESTORE_RATE: UNEXHAUSTED_BUDGET,
+    RATE_LIMIT_PARTNER_CAPACITY: UNEXHAUSTED_BUDGET,
+    RATE_LIMIT_PARTNER_RESTORE_RATE: UNEXHAUSTED_BUDGET,
     GATEWAY_PORT: String(BASE_PORT),
     CATALOG_PORT: String(BASE_PORT + 1),
     ORDERS_PORT: String(BASE_PORT + 2),
@@ -260,6 +460,22 @@ async function main(): Promise<void> {
       `http://127.0.0.1:${BASE_PORT}/ready`,
       60_000,
     );
+    // Started once the first gateway has migrated the gateway database.
+    const baselineGateway = startChildService(
+      'gateway-off',
+      'bench/gateway-without-checks.ts',
+      { ...environment, GATEWAY_PORT: String(BASELINE_PORT) },
+    );
+    children.push(baselineGateway);
+    const baselineUrl = `http://127.0.0.1:${BASELINE_PORT}/graphql`;
+    await waitUntilReady(
+      baselineGateway,
+      `http://127.0.0.1:${BASELINE_PORT}/ready`,
+      60_000,
+    );
+    const partnerHeaders = {
+      'x-api-key': await createBenchPartnerKey(config),
+    };
 
     let identity = await signServiceIdentity(config, 'bench');
     identityRefresh = setInterval(() => {
@@ -268,6 +484,8 @@ async function main(): Promise<void> {
       });
     }, IDENTITY_REFRESH_MS);
     const productsPerPage = await checkResponse(gatewayUrl, GATEWAY_QUERY);
+    await checkResponse(gatewayUrl, GATEWAY_QUERY, partnerHeaders);
+    await checkResponse(baselineUrl, GATEWAY_QUERY);
     await checkResponse(catalogUrl, CATALOG_QUERY, identity);
     const results = [
       await measure(
@@ -284,7 +502,27 @@ async function main(): Promise<void> {
         () => identity,
       ),
     ];
-    writeReport(results, productsPerPage);
+    const comparison = await compareWorkloads([
+      {
+        name: 'authentication and limits off',
+        url: baselineUrl,
+        headers: {},
+        gatewayPid: baselineGateway.process.pid!,
+      },
+      {
+        name: 'as shipped, anonymous caller',
+        url: gatewayUrl,
+        headers: {},
+        gatewayPid: gateway.process.pid!,
+      },
+      {
+        name: 'as shipped, partner key',
+        url: gatewayUrl,
+        headers: partnerHeaders,
+        gatewayPid: gateway.process.pid!,
+      },
+    ]);
+    writeReport(results, comparison, productsPerPage);
   } finally {
     clearInterval(identityRefresh);
     for (const child of children.reverse())

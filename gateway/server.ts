@@ -23,6 +23,7 @@ import {
   acceptTestCallerHeader,
   authorizeGateway,
 } from './authorization/index.js';
+import { ANONYMOUS_CALLER } from './caller.js';
 import { createIdentityLayer } from './identity/index.js';
 import { createOperationLimitsPlugin } from './limits/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
@@ -70,6 +71,17 @@ export interface GatewayOptions {
    * and no configuration variable or flag sets it.
    */
   acceptTestCallerHeader?: boolean;
+  /**
+   * Benchmark only: serves every request as the anonymous caller without
+   * reading credentials, and runs no authorization, operation limits or rate
+   * limits, so that `npm run bench` can measure what they cost. Subgraphs
+   * still receive the signed anonymous identity. It defaults to false. It
+   * is an option rather than a setting, so no environment variable or flag
+   * can turn these checks off in a deployment. gateway/index.ts never
+   * passes it, and bench/gateway-without-checks.ts, which does, exits in
+   * production mode.
+   */
+  disableChecksForBenchmark?: boolean;
 }
 
 export interface RunningGateway {
@@ -104,11 +116,17 @@ export async function startGateway(
     logger,
     ordersUrl: options.subgraphUrls?.orders,
   });
-  const requestIdentity = options.acceptTestCallerHeader
-    ? acceptTestCallerHeader(identity)
-    : identity;
+  const checksOff = options.disableChecksForBenchmark === true;
+  const requestIdentity = checksOff
+    ? { ...identity, authenticate: async () => ANONYMOUS_CALLER }
+    : options.acceptTestCallerHeader
+      ? acceptTestCallerHeader(identity)
+      : identity;
   const routingUrl = createRoutingUrlResolver(config, options.subgraphUrls);
-  const rateLimiter = await createRateLimiter({ config, logger });
+  const rateLimiter = await createRateLimiter({
+    config: checksOff ? { ...config, RATE_LIMIT_STORE: 'off' } : config,
+    logger,
+  });
 
   // One agent keeps a keep-alive pool per subgraph origin. It outlives
   // supergraph reloads, so a reload neither drops nor reopens connections.
@@ -145,7 +163,7 @@ export async function startGateway(
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization removes the fields that the caller may not read from
     // each operation before the gateway plans it (gateway/authorization).
-    gateway: authorizeGateway(gateway),
+    gateway: checksOff ? gateway : authorizeGateway(gateway),
     formatError: createFormatError(logger, production),
     // Production mode hides the schema from clients: no introspection and
     // no "Did you mean ..." suggestions in validation errors.
@@ -160,7 +178,7 @@ export async function startGateway(
         ? { cache: createApqCache(config.APQ_CACHE_MAX_BYTES), ttl: null }
         : false,
     includeStacktraceInErrorResponses: false,
-    parseOptions: { maxTokens: config.OPERATION_MAX_TOKENS },
+    parseOptions: checksOff ? {} : { maxTokens: config.OPERATION_MAX_TOKENS },
     // stopOnSignals in platform/main.ts owns SIGINT and SIGTERM, so that the
     // HTTP server drains before Apollo stops.
     stopOnTerminationSignals: false,
@@ -171,9 +189,13 @@ export async function startGateway(
       maskedErrorRequestIdPlugin(),
       ...(safelist ? [createSafelistPlugin(safelist)] : []),
       rejectNulCharactersPlugin(),
-      createOperationLimitsPlugin(config),
-      // After the limits plugin, whose computed cost it charges.
-      rateLimiter.plugin,
+      ...(checksOff
+        ? []
+        : [
+            createOperationLimitsPlugin(config),
+            // After the limits plugin, whose computed cost it charges.
+            rateLimiter.plugin,
+          ]),
     ],
   });
   try {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, SERVICE_NAMES } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
@@ -30,6 +31,7 @@ beforeAll(async () => {
       ]),
     ),
     APP_ENV: 'production',
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     CORS_ALLOWED_ORIGINS: `${ALLOWED_ORIGIN}, https://admin.example.com`,
   });
   gateway = await startGateway({

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,9 @@ const AUDIENCE = 'commerce-admin';
 const KEY_ID = 'idp-key-1';
 
 const logger = createLogger('test', 'silent');
+
+/** A valid SECRETS_ENCRYPTION_KEY: 32 random bytes in base64. */
+const SECRETS_KEY = randomBytes(32).toString('base64');
 
 /** An identity provider's JWKS endpoint on 127.0.0.1, with one RSA key. */
 interface JwksServer {
@@ -87,8 +90,10 @@ beforeAll(async () => {
   idp = await startJwksServer();
   stack = await startTestStack({
     APP_ENV: 'production',
-    // Production mode requires the orders service's customer token key.
+    // Production mode requires the orders service's customer token key
+    // and, in every service, the secrets key.
     CUSTOMER_TOKEN_PRIVATE_KEY: generateIdentityKeyPair().privateKey,
+    SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
     STAFF_IDP_JWKS_URL: idp.url,
     STAFF_IDP_ISSUER: ISSUER,
     STAFF_IDP_AUDIENCE: AUDIENCE,
@@ -273,9 +278,50 @@ describe('production mode start-up', () => {
     expect(isProduction(loadConfig({ NODE_ENV: 'test' }))).toBe(false);
   });
 
+  function startTestSubgraph(config: ReturnType<typeof loadConfig>) {
+    return startSubgraph(catalogSubgraph, {
+      config,
+      logger,
+      databaseUrl: serviceDatabaseUrl(config, 'catalog'),
+      host: '127.0.0.1',
+      port: 0,
+    });
+  }
+
+  it('rejects a gateway and a subgraph without SECRETS_ENCRYPTION_KEY', async () => {
+    const config = createTestConfig({ APP_ENV: 'production' });
+    // Names the variable, why it is needed and how to make one.
+    const message =
+      /SECRETS_ENCRYPTION_KEY is required in production mode, because payment-provider and marketplace credentials and webhook secrets are stored encrypted with it: .*openssl rand -base64 32/;
+
+    await expect(startTestGateway(config)).rejects.toThrow(message);
+    await expect(startTestSubgraph(config)).rejects.toThrow(message);
+  });
+
+  it('rejects an invalid SECRETS_ENCRYPTION_KEY in every mode', async () => {
+    for (const [mode, value, reason] of [
+      ['production', randomBytes(16).toString('base64'), /not 16/],
+      ['development', 'not base64!', /not base64/],
+    ] as const) {
+      const config = createTestConfig({
+        APP_ENV: mode,
+        SECRETS_ENCRYPTION_KEY: value,
+      });
+
+      for (const start of [startTestGateway, startTestSubgraph]) {
+        const failure = start(config);
+        await expect(failure, mode).rejects.toThrow(
+          /SECRETS_ENCRYPTION_KEY is not a valid key .*openssl rand -base64 32/,
+        );
+        await expect(failure, mode).rejects.toThrow(reason);
+      }
+    }
+  });
+
   it('rejects a gateway without a private key', async () => {
     const config = createTestConfig({
       APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
       IDENTITY_PRIVATE_KEY: '',
       IDENTITY_PUBLIC_KEY: '',
     });
@@ -288,6 +334,7 @@ describe('production mode start-up', () => {
   it('rejects a subgraph without a public key', async () => {
     const config = createTestConfig({
       APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
       IDENTITY_PRIVATE_KEY: '',
       IDENTITY_PUBLIC_KEY: '',
     });
@@ -309,6 +356,7 @@ describe('production mode start-up', () => {
     const development = await loadOrCreateDevelopmentKeys(dataDir);
     const config = createTestConfig({
       APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
       DATA_DIR: dataDir,
       IDENTITY_PRIVATE_KEY: development.privateKey,
       IDENTITY_PUBLIC_KEY: development.publicKey,
@@ -320,7 +368,10 @@ describe('production mode start-up', () => {
   });
 
   it('rejects a gateway without a database', async () => {
-    const config = createTestConfig({ APP_ENV: 'production' });
+    const config = createTestConfig({
+      APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
+    });
     delete (config as { DATABASE_URL?: string }).DATABASE_URL;
 
     await expect(startTestGateway(config)).rejects.toThrow(
@@ -333,7 +384,10 @@ describe('production mode start-up', () => {
       path.join(os.tmpdir(), 'identity-credentials-'),
     );
     folders.push(dataDir);
-    const config = createTestConfig({ APP_ENV: 'production' });
+    const config = createTestConfig({
+      APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
+    });
     const url = gatewayDatabaseUrl(config)!;
     await prepareGatewayDatabase(url, logger);
     const database = connectDatabase(url, tables, { poolSize: 1 });

@@ -331,6 +331,140 @@ describe('safelist mode of partner keys', () => {
   });
 });
 
+describe('safelist mode at key creation', () => {
+  it('creates a key in safelist mode with its first operations', async () => {
+    const created = await adminRequest('POST', '/admin/partner-keys', {
+      name: 'Safelisted from the start',
+      scopes: ['read_products'],
+      safelistMode: true,
+      // The same document twice is registered once.
+      operations: [{ document: REGISTERED }, { document: REGISTERED }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.safelistMode).toBe(true);
+    expect(created.body.operations).toHaveLength(1);
+    expect(created.body.operations[0]).toMatchObject({
+      hash: sha256(REGISTERED),
+      operationName: 'FirstProduct',
+      document: REGISTERED,
+    });
+    const { id, key } = created.body as { id: string; key: string };
+
+    const mode = await adminRequest(
+      'GET',
+      `/admin/partner-keys/${id}/safelist`,
+      undefined,
+      'support',
+    );
+    expect(mode.body).toEqual({ id, safelistMode: true });
+
+    // The first request of the key already runs in safelist mode.
+    const before = subgraphRequestCount();
+    const rejected = await send({ query: UNREGISTERED }, key);
+    expect(rejected.status).toBe(403);
+    expect(rejected.body.errors[0].extensions.code).toBe(
+      'OPERATION_NOT_IN_SAFELIST',
+    );
+    expect(subgraphRequestCount()).toBe(before);
+
+    const allowed = await send(
+      { extensions: persisted(sha256(REGISTERED)) },
+      key,
+    );
+    expect(allowed.status).toBe(200);
+    expect(Array.isArray(allowed.body.data.products.nodes)).toBe(true);
+  });
+
+  it('registers operations for a key outside safelist mode', async () => {
+    const created = await adminRequest('POST', '/admin/partner-keys', {
+      name: 'Operations ready, mode off',
+      scopes: ['read_products'],
+      operations: [{ document: REGISTERED }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.safelistMode).toBe(false);
+    expect(created.body.operations).toHaveLength(1);
+
+    const result = await send({ query: UNREGISTERED }, created.body.key);
+    expect(result.status).toBe(200);
+
+    const listed = await adminRequest(
+      'GET',
+      `/admin/partner-keys/${created.body.id}/operations`,
+    );
+    expect(listed.body.operations).toHaveLength(1);
+  });
+
+  it('leaves safelist mode off and registers nothing by default', async () => {
+    const created = await adminRequest('POST', '/admin/partner-keys', {
+      name: 'Default mode',
+      scopes: ['read_products'],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.safelistMode).toBe(false);
+    expect(created.body.operations).toEqual([]);
+  });
+
+  it('rejects invalid input and then stores no key', async () => {
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      [
+        'invalid document',
+        {
+          safelistMode: true,
+          operations: [
+            { document: REGISTERED },
+            { document: '{ products(first: 1) {' },
+          ],
+        },
+        /operations\[1\]\.document is not valid GraphQL/,
+      ],
+      [
+        'two operations',
+        {
+          operations: [
+            { document: 'query A { __typename } query B { __typename }' },
+          ],
+        },
+        /operations\[0\]\.document must contain exactly one operation/,
+      ],
+      ['empty document', { operations: [{ document: '' }] }, /operations/],
+      ['mode not a boolean', { safelistMode: 'yes' }, /safelistMode/],
+    ];
+    for (const [label, fields, message] of cases) {
+      const name = `Rejected: ${label}`;
+      const result = await adminRequest('POST', '/admin/partner-keys', {
+        name,
+        scopes: ['read_products'],
+        ...fields,
+      });
+      expect(result.status, label).toBe(400);
+      expect(result.body.code, label).toBe('BAD_USER_INPUT');
+      expect(result.body.error, label).toMatch(message);
+
+      const listed = await adminRequest('GET', '/admin/partner-keys');
+      const names = listed.body.partnerKeys.map(
+        (view: { name: string }) => view.name,
+      );
+      expect(names, label).not.toContain(name);
+    }
+  });
+
+  it('lets only admins create a key in safelist mode', async () => {
+    const result = await adminRequest(
+      'POST',
+      '/admin/partner-keys',
+      {
+        name: 'By support',
+        scopes: ['read_products'],
+        safelistMode: true,
+      },
+      'support',
+    );
+    expect(result.status).toBe(403);
+    expect(result.body.code).toBe('FORBIDDEN');
+  });
+});
+
 describe('automatic persisted queries', () => {
   const QUERY = '{ products(first: 3) { nodes { id } } }';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../platform/config.js';
+import type { SubgraphCaller } from '../platform/identity.js';
 import { uuidv7 } from '../platform/ids.js';
 import type { RunningSubgraph } from '../platform/subgraph-service.js';
 import * as tables from '../subgraphs/shipments/db/tables.js';
@@ -7,6 +8,8 @@ import type { ShipmentRow } from '../subgraphs/shipments/db/tables.js';
 import { fulfillmentStatusOf } from '../subgraphs/shipments/fulfillment-status.js';
 import { shipmentsSubgraph } from '../subgraphs/shipments/service.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
+import { identityHeaders } from './support/identity.js';
+import { postGraphQL } from './support/stack.js';
 import { querySubgraph, startTestSubgraph } from './support/subgraph.js';
 
 let config: Config;
@@ -17,6 +20,38 @@ const inTransitOrderId = uuidv7();
 const deliveredOrderId = uuidv7();
 const cancelledOrderId = uuidv7();
 const inTransitShipmentId = uuidv7();
+
+const customerId = uuidv7();
+const otherCustomerId = uuidv7();
+const ownOrderId = uuidv7();
+const otherOrderId = uuidv7();
+const guestOrderId = uuidv7();
+const ownShipmentId = uuidv7();
+const otherShipmentId = uuidv7();
+const guestShipmentId = uuidv7();
+
+function customer(id: string): SubgraphCaller {
+  return { kind: 'customer', subject: id, scopes: [], roles: [] };
+}
+
+function partner(scopes: string[]): SubgraphCaller {
+  return { kind: 'partner', subject: uuidv7(), scopes, roles: [] };
+}
+
+async function queryAs(
+  caller: SubgraphCaller,
+  query: string,
+  variables: Record<string, unknown> = {},
+) {
+  const response = await postGraphQL<Record<string, any>>(
+    running.url,
+    query,
+    variables,
+    await identityHeaders(config, caller),
+  );
+  expect(response.status).toBe(200);
+  return response;
+}
 
 function queryGraphQL(query: string, variables: Record<string, unknown> = {}) {
   return querySubgraph(running, config, query, variables);
@@ -47,6 +82,21 @@ beforeAll(async () => {
     { id: uuidv7(), orderId: deliveredOrderId, status: 'DELIVERED' },
     { id: uuidv7(), orderId: deliveredOrderId, status: 'CANCELLED' },
     { id: uuidv7(), orderId: cancelledOrderId, status: 'CANCELLED' },
+  ]);
+  await db.insert(tables.shipments).values([
+    {
+      id: ownShipmentId,
+      orderId: ownOrderId,
+      customerId,
+      status: 'IN_TRANSIT',
+    },
+    {
+      id: otherShipmentId,
+      orderId: otherOrderId,
+      customerId: otherCustomerId,
+      status: 'DELIVERED',
+    },
+    { id: guestShipmentId, orderId: guestOrderId, status: 'PENDING' },
   ]);
   // Inserted newest first, so the response order shows the sort.
   await db.insert(tables.trackingEvents).values([
@@ -199,6 +249,119 @@ describe('shipments service', () => {
     );
     expect(result.errors).toBeUndefined();
     expect(result.data!.shipment).toBeNull();
+  });
+});
+
+describe('shipment access', () => {
+  const SHIPMENT = `query ($id: ID!) { shipment(id: $id) { id status } }`;
+  const ORDER_SHIPMENTS = `query ($representations: [_Any!]!) {
+    _entities(representations: $representations) {
+      ... on Order { id fulfillmentStatus shipments { id } }
+    }
+  }`;
+
+  it('shows a customer their own shipment', async () => {
+    const result = await queryAs(customer(customerId), SHIPMENT, {
+      id: ownShipmentId,
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.shipment).toEqual({
+      id: ownShipmentId,
+      status: 'IN_TRANSIT',
+    });
+  });
+
+  it("hides another customer's shipment as not found", async () => {
+    const result = await queryAs(customer(customerId), SHIPMENT, {
+      id: otherShipmentId,
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.shipment).toBeNull();
+  });
+
+  it('hides a guest order shipment from customers', async () => {
+    const result = await queryAs(customer(customerId), SHIPMENT, {
+      id: guestShipmentId,
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.shipment).toBeNull();
+  });
+
+  it('hides every shipment from anonymous callers', async () => {
+    const anonymous: SubgraphCaller = {
+      kind: 'anonymous',
+      subject: null,
+      scopes: [],
+      roles: [],
+    };
+
+    const result = await queryAs(anonymous, SHIPMENT, { id: ownShipmentId });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.shipment).toBeNull();
+  });
+
+  it("filters another customer's order shipments", async () => {
+    const result = await queryAs(customer(customerId), ORDER_SHIPMENTS, {
+      representations: [ownOrderId, otherOrderId, guestOrderId].map((id) => ({
+        __typename: 'Order',
+        id,
+      })),
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([
+      {
+        id: ownOrderId,
+        fulfillmentStatus: 'FULFILLED',
+        shipments: [{ id: ownShipmentId }],
+      },
+      { id: otherOrderId, fulfillmentStatus: 'UNFULFILLED', shipments: [] },
+      { id: guestOrderId, fulfillmentStatus: 'UNFULFILLED', shipments: [] },
+    ]);
+  });
+
+  it('resolves a Shipment reference only for its customer', async () => {
+    const result = await queryAs(
+      customer(customerId),
+      `query ($representations: [_Any!]!) {
+        _entities(representations: $representations) { ... on Shipment { id } }
+      }`,
+      {
+        representations: [ownShipmentId, otherShipmentId].map((id) => ({
+          __typename: 'Shipment',
+          id,
+        })),
+      },
+    );
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([{ id: ownShipmentId }, null]);
+  });
+
+  it('shows a partner with read_shipments any shipment', async () => {
+    const result = await queryAs(partner(['read_shipments']), SHIPMENT, {
+      id: otherShipmentId,
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.shipment).toEqual({
+      id: otherShipmentId,
+      status: 'DELIVERED',
+    });
+  });
+
+  it('rejects a partner without read_shipments', async () => {
+    const result = await queryAs(partner(['read_orders']), SHIPMENT, {
+      id: otherShipmentId,
+    });
+
+    expect(result.data!.shipment).toBeNull();
+    expect(result.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(result.errors?.[0]?.message).toContain('read_shipments');
   });
 });
 

@@ -10,6 +10,7 @@ import {
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { signInAttemptsTable } from '../../platform/sign-in-throttle.js';
 
 /**
  * Origin of a row. `development` rows are the demo account and key that
@@ -124,4 +125,12 @@ export const rateLimitBuckets = pgTable(
     }).notNull(),
   },
   (table) => [index('rate_limit_buckets_updated_at_idx').on(table.updatedAt)],
+);
+
+/**
+ * Sign-in attempts per staff email address, by hash, for the throttling of
+ * `POST /auth/staff/token` (gateway/identity/routes.ts).
+ */
+export const staffSignInAttempts = signInAttemptsTable(
+  'staff_sign_in_attempts',
 );

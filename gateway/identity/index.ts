@@ -31,6 +31,8 @@ import { createExternalTokenVerifier } from './external-tokens.js';
 import { createIdentityHeaderSigner } from './identity-header.js';
 import { createPartnerKeyVerifier } from './partner-keys.js';
 import { createIdentityRoutes } from './routes.js';
+import { checkServiceConfiguration } from '../../platform/production-checks.js';
+import { signInThrottleSettings } from '../../platform/sign-in-throttle.js';
 
 /** Identity services of the gateway: the caller of each request, and the headers that carry it to subgraphs. */
 export interface IdentityLayer {
@@ -81,6 +83,7 @@ export async function createIdentityLayer(options: {
 }): Promise<IdentityLayer> {
   const { config } = options;
   const logger = options.logger.child({ component: 'identity' });
+  checkServiceConfiguration(config);
   const keys = await resolveIdentityKeys(config, 'sign');
   const signingKey = keys.signingKey!;
   if (keys.source === 'development') {
@@ -130,6 +133,7 @@ export async function createIdentityLayer(options: {
     db: database?.db,
     signingKey,
     staffTokenTtlSeconds: config.STAFF_TOKEN_TTL_SECONDS,
+    signInThrottle: signInThrottleSettings(config),
     authenticate,
     onPartnerKeyRevoked: (id) => partnerKeys?.forget(id),
     logger,

@@ -3,6 +3,13 @@ import { desc, eq, sql } from 'drizzle-orm';
 import { uuidv7 } from '../../platform/ids.js';
 import type { CallerIdentity } from '../caller.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
+import {
+  operationHash,
+  operationNameOf,
+  SafelistInputError,
+  toSafelistedOperationView,
+  type SafelistedOperationView,
+} from '../safelist/store.js';
 import { CredentialError } from './errors.js';
 import { PARTNER_SCOPES, type Scope } from './scopes.js';
 
@@ -33,6 +40,8 @@ export interface PartnerKeyView {
   revokedAt: string | null;
   createdBy: string | null;
   createdAt: string;
+  /** Whether the key runs only its safelisted operations (gateway/safelist). */
+  safelistMode: boolean;
 }
 
 export class PartnerKeyInputError extends Error {}
@@ -47,6 +56,7 @@ export function toPartnerKeyView(row: PartnerKeyRow): PartnerKeyView {
     revokedAt: row.revokedAt?.toISOString() ?? null,
     createdBy: row.createdBy,
     createdAt: row.createdAt.toISOString(),
+    safelistMode: row.safelistMode,
   };
 }
 
@@ -60,9 +70,11 @@ export function looksLikePartnerKey(credential: string): boolean {
 }
 
 /**
- * Creates a partner key. Returns the key itself once; only its hash is
- * stored. Throws PartnerKeyInputError for an empty name, an unknown scope
- * or an expiry in the past.
+ * Creates a partner key, with its safelist mode and the operations it may
+ * run in that mode, in one transaction. Returns the key itself once; only
+ * its hash is stored. Throws PartnerKeyInputError, and stores nothing, for
+ * an empty name, an unknown scope or an expiry in the past. It does the
+ * same for an operation document that the safelist routes would reject.
  */
 export async function createPartnerKey(
   db: GatewayDatabase,
@@ -72,8 +84,16 @@ export async function createPartnerKey(
     expiresAt?: Date | null;
     createdBy?: string | null;
     origin?: 'operator' | 'development';
+    /** Defaults to false, as for a key whose mode was never set. */
+    safelistMode?: boolean;
+    /** Documents to register, as `POST .../operations` would. */
+    operations?: string[];
   },
-): Promise<{ key: string; view: PartnerKeyView }> {
+): Promise<{
+  key: string;
+  view: PartnerKeyView;
+  operations: SafelistedOperationView[];
+}> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
     throw new PartnerKeyInputError(
@@ -91,23 +111,62 @@ export async function createPartnerKey(
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new PartnerKeyInputError('expiresAt must be in the future.');
   }
+  // By hash: a document listed twice is registered once, as a second POST
+  // of it would leave one registration.
+  const operations = new Map<
+    string,
+    { document: string; operationName: string | null }
+  >();
+  for (const [index, document] of (input.operations ?? []).entries()) {
+    try {
+      const operationName = operationNameOf(document);
+      operations.set(operationHash(document), { document, operationName });
+    } catch (error) {
+      if (!(error instanceof SafelistInputError)) throw error;
+      // The message starts with "document", the field's name.
+      throw new PartnerKeyInputError(`operations[${index}].${error.message}`);
+    }
+  }
 
   const prefix = PARTNER_KEY_MARKER + randomBytes(9).toString('base64url');
   const key = `${prefix}_${randomBytes(32).toString('base64url')}`;
-  const [row] = await db
-    .insert(tables.partnerKeys)
-    .values({
-      id: uuidv7(),
-      name,
-      keyPrefix: prefix,
-      keyHash: hashKey(key).toString('hex'),
-      scopes: [...new Set(input.scopes)],
-      expiresAt: input.expiresAt ?? null,
-      createdBy: input.createdBy ?? null,
-      origin: input.origin ?? 'operator',
-    })
-    .returning();
-  return { key, view: toPartnerKeyView(row!) };
+  return db.transaction(async (transaction) => {
+    const [row] = await transaction
+      .insert(tables.partnerKeys)
+      .values({
+        id: uuidv7(),
+        name,
+        keyPrefix: prefix,
+        keyHash: hashKey(key).toString('hex'),
+        scopes: [...new Set(input.scopes)],
+        expiresAt: input.expiresAt ?? null,
+        createdBy: input.createdBy ?? null,
+        origin: input.origin ?? 'operator',
+        safelistMode: input.safelistMode ?? false,
+      })
+      .returning();
+    const registered =
+      operations.size === 0
+        ? []
+        : await transaction
+            .insert(tables.safelistedOperations)
+            .values(
+              [...operations].map(([hash, operation]) => ({
+                id: uuidv7(),
+                partnerKeyId: row!.id,
+                hash,
+                document: operation.document,
+                operationName: operation.operationName,
+                createdBy: input.createdBy ?? null,
+              })),
+            )
+            .returning();
+    return {
+      key,
+      view: toPartnerKeyView(row!),
+      operations: registered.map(toSafelistedOperationView),
+    };
+  });
 }
 
 /** Revokes a key; a key revoked before keeps its first revocation time. */

@@ -21,10 +21,26 @@ import {
   PartnerKeyInputError,
   revokePartnerKey,
 } from './partner-keys.js';
+import {
+  beginSignInAttempt,
+  describeWait,
+  recordSignInFailure,
+  recordSignInSuccess,
+  signInEmailHash,
+  type SignInThrottleSettings,
+} from '../../platform/sign-in-throttle.js';
+import { tables } from '../db/database.js';
 import { findStaffByPassword } from './staff-accounts.js';
 
 /** Largest JSON body the identity routes accept, in bytes. */
 const BODY_LIMIT_BYTES = 16 * 1024;
+/**
+ * Largest body of `POST /admin/partner-keys`, which may carry operation
+ * documents; the same as a safelist route's.
+ */
+const CREATE_KEY_BODY_LIMIT_BYTES = 256 * 1024;
+/** Maximum number of operations that one partner key creation may register. */
+const MAX_INITIAL_OPERATIONS = 100;
 
 const PARTNER_KEYS_PATH = '/admin/partner-keys';
 
@@ -33,6 +49,8 @@ export interface IdentityRoutesOptions {
   db?: GatewayDatabase;
   signingKey: IdentityKey;
   staffTokenTtlSeconds: number;
+  /** Throttling of staff sign-in per email address. */
+  signInThrottle: SignInThrottleSettings;
   authenticate(request: IncomingMessage): Promise<CallerIdentity>;
   /** Called after a key is revoked, to drop it from the in-memory cache. */
   onPartnerKeyRevoked(id: string): void;
@@ -48,6 +66,13 @@ const partnerKeyBody = z.object({
   name: z.string(),
   scopes: z.array(z.string()),
   expiresAt: z.iso.datetime({ offset: true }).nullish(),
+  /** As `PUT /admin/partner-keys/<id>/safelist` `{ enabled }` would set it. */
+  safelistMode: z.boolean().optional(),
+  /** As `POST /admin/partner-keys/<id>/operations` would register each. */
+  operations: z
+    .array(z.object({ document: z.string().min(1) }))
+    .max(MAX_INITIAL_OPERATIONS)
+    .optional(),
 });
 
 /**
@@ -57,8 +82,9 @@ const partnerKeyBody = z.object({
  *   and returns `{ accessToken, tokenType, expiresIn }`;
  * - `GET /auth/whoami` returns the caller of the request;
  * - `GET /admin/partner-keys` lists partner keys (any staff member);
- * - `POST /admin/partner-keys` `{ name, scopes, expiresAt? }` creates one
- *   and returns its key once (admin);
+ * - `POST /admin/partner-keys` `{ name, scopes, expiresAt?, safelistMode?,
+ *   operations? }` creates one, with its safelist mode and first
+ *   safelisted operations, and returns its key once (admin);
  * - `DELETE /admin/partner-keys/<id>` revokes one (admin).
  *
  * The handler returns false for any other path.
@@ -125,8 +151,28 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
       signInBody,
       await readJsonBody(request, BODY_LIMIT_BYTES),
     );
+    // Throttled per address before the password is checked, for known and
+    // unknown addresses alike, so a refusal tells nothing about the account.
+    const emailHash = signInEmailHash(body.email);
+    const table = tables.staffSignInAttempts;
+    const attempt = await beginSignInAttempt(
+      db,
+      table,
+      emailHash,
+      options.signInThrottle,
+    );
+    if (!attempt.allowed) {
+      logger.info('staff sign-in refused: too many failed attempts');
+      throw new RouteError(
+        429,
+        ErrorCode.TooManyAttempts,
+        `Too many failed sign-in attempts for this email address; try again in ${describeWait(attempt.retryAfterSeconds)}.`,
+        { 'retry-after': String(attempt.retryAfterSeconds) },
+      );
+    }
     const account = await findStaffByPassword(db, body.email, body.password);
     if (!account) {
+      await recordSignInFailure(db, table, emailHash, options.signInThrottle);
       logger.info('staff sign-in failed');
       // One message for an unknown email and a wrong password, so the
       // response does not tell which accounts exist.
@@ -136,6 +182,7 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
         'Invalid email or password.',
       );
     }
+    await recordSignInSuccess(db, table, emailHash);
     const token = await issueStaffAccessToken(
       options.signingKey,
       account,
@@ -181,21 +228,29 @@ export function createIdentityRoutes(options: IdentityRoutesOptions) {
     const caller = await requireStaff(request, 'manage_partner_keys');
     const body = parseBody(
       partnerKeyBody,
-      await readJsonBody(request, BODY_LIMIT_BYTES),
+      await readJsonBody(request, CREATE_KEY_BODY_LIMIT_BYTES),
     );
     try {
-      const { key, view } = await createPartnerKey(db, {
+      const { key, view, operations } = await createPartnerKey(db, {
         name: body.name,
         scopes: body.scopes,
         expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
         createdBy: caller.subject,
+        safelistMode: body.safelistMode,
+        operations: body.operations?.map((operation) => operation.document),
       });
       logger.info(
-        { partnerKeyId: view.id, staffId: caller.subject, scopes: view.scopes },
+        {
+          partnerKeyId: view.id,
+          staffId: caller.subject,
+          scopes: view.scopes,
+          safelistMode: view.safelistMode,
+          operations: operations.length,
+        },
         'partner key created',
       );
       response.setHeader('cache-control', 'no-store');
-      sendJson(response, 201, { ...view, key });
+      sendJson(response, 201, { ...view, key, operations });
     } catch (error) {
       if (error instanceof PartnerKeyInputError) {
         throw new RouteError(400, ErrorCode.BadUserInput, error.message);

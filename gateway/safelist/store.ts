@@ -128,7 +128,7 @@ export class SafelistStore {
       .from(tables.safelistedOperations)
       .where(eq(tables.safelistedOperations.partnerKeyId, partnerKeyId))
       .orderBy(asc(tables.safelistedOperations.createdAt));
-    return rows.map(toView);
+    return rows.map(toSafelistedOperationView);
   }
 
   /**
@@ -155,7 +155,11 @@ export class SafelistStore {
       .onConflictDoNothing()
       .returning();
     this.cache.delete(partnerKeyId);
-    if (inserted[0]) return { operation: toView(inserted[0]), created: true };
+    if (inserted[0])
+      return {
+        operation: toSafelistedOperationView(inserted[0]),
+        created: true,
+      };
     const [existing] = await this.db
       .select()
       .from(tables.safelistedOperations)
@@ -165,7 +169,7 @@ export class SafelistStore {
           eq(tables.safelistedOperations.hash, hash),
         ),
       );
-    return { operation: toView(existing!), created: false };
+    return { operation: toSafelistedOperationView(existing!), created: false };
   }
 
   /** Deletes a registration; returns false when there was none. */
@@ -184,7 +188,7 @@ export class SafelistStore {
   }
 }
 
-function toView(
+export function toSafelistedOperationView(
   row: typeof tables.safelistedOperations.$inferSelect,
 ): SafelistedOperationView {
   return {

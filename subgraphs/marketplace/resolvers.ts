@@ -1,27 +1,47 @@
 import { asc } from 'drizzle-orm';
 import { toMoney } from '../../platform/money.js';
+import {
+  requirePermission,
+  type Permission,
+} from '../../platform/permissions.js';
 import { marketplaceConnections } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
 
+/** Either permission reads connections, their safety stock and sync errors. */
+const LISTING_PERMISSIONS: readonly Permission[] = [
+  'read_listings',
+  'manage_listings',
+];
+
 export const resolvers: Resolvers = {
   Query: {
-    marketplaceConnections: (_parent, _args, { db }) =>
-      db
+    marketplaceConnections: (_parent, _args, { db, caller }) => {
+      requirePermission(caller, LISTING_PERMISSIONS);
+      return db
         .select()
         .from(marketplaceConnections)
         .orderBy(
           asc(marketplaceConnections.createdAt),
           asc(marketplaceConnections.id),
-        ),
+        );
+    },
     listing: (_parent, { id }, { loaders }) => loaders.listingById.load(id),
   },
 
   MarketplaceConnection: {
+    safetyStock: (connection, _args, { caller }) => {
+      requirePermission(caller, LISTING_PERMISSIONS);
+      return connection.safetyStock;
+    },
     createdAt: (connection) => connection.createdAt.toISOString(),
     updatedAt: (connection) => connection.updatedAt.toISOString(),
   },
 
   Listing: {
+    lastError: (listing, _args, { caller }) => {
+      requirePermission(caller, LISTING_PERMISSIONS);
+      return listing.lastError;
+    },
     __resolveReference: (reference, { loaders }) =>
       loaders.listingById.load(reference.id),
     marketplace: async (listing, _args, { loaders }) =>

@@ -25,6 +25,14 @@ import {
   passwordDecoyHash,
   verifyPassword,
 } from '../../platform/passwords.js';
+import {
+  beginSignInAttempt,
+  describeWait,
+  recordSignInFailure,
+  recordSignInSuccess,
+  signInEmailHash,
+  signInThrottleSettings,
+} from '../../platform/sign-in-throttle.js';
 import * as tables from './db/tables.js';
 import type { CustomerRow } from './db/tables.js';
 
@@ -228,10 +236,36 @@ export async function signInCustomer(
   config: Config,
   input: { email: string; password: string },
 ): Promise<CustomerAuthResult> {
-  const signInFailed = () =>
-    failure(
+  // Throttled per address before the password is checked, for known and
+  // unknown addresses alike, so a refusal tells nothing about the account.
+  const settings = signInThrottleSettings(config);
+  const emailHash = signInEmailHash(input.email);
+  const attempt = await beginSignInAttempt(
+    db,
+    tables.customerSignInAttempts,
+    emailHash,
+    settings,
+  );
+  if (!attempt.allowed) {
+    return failure(
+      userError(
+        ['input', 'email'],
+        `Too many failed sign-in attempts for this email address; try again in ${describeWait(attempt.retryAfterSeconds)}.`,
+        UserErrorCode.TooManyAttempts,
+      ),
+    );
+  }
+  const signInFailed = async () => {
+    await recordSignInFailure(
+      db,
+      tables.customerSignInAttempts,
+      emailHash,
+      settings,
+    );
+    return failure(
       userError(['input'], SIGN_IN_FAILED_MESSAGE, UserErrorCode.Invalid),
     );
+  };
   if (input.password.length > MAX_PASSWORD_LENGTH) return signInFailed();
 
   const [customer] = await db
@@ -243,6 +277,7 @@ export async function signInCustomer(
   const stored = customer?.passwordHash ?? (await passwordDecoyHash());
   const valid = await verifyPassword(input.password, stored);
   if (!customer?.passwordHash || !valid) return signInFailed();
+  await recordSignInSuccess(db, tables.customerSignInAttempts, emailHash);
   return issueTokens(db, config, customer);
 }
 
