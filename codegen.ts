@@ -18,6 +18,13 @@ const mappers: Record<string, Record<string, string>> = {
     Customer: '../db/tables.js#CustomerRow',
     Order: '../db/tables.js#OrderRow',
     OrderLine: '../db/tables.js#OrderLineRow',
+    Checkout: '../db/tables.js#CheckoutRow',
+    Payment: '../db/tables.js#PaymentRow',
+    Refund: '../db/tables.js#RefundRow',
+    OrderNote: '../db/tables.js#OrderNoteRow',
+    MailingAddress: '../db/tables.js#MailingAddressValue',
+    JournalEntry: '../db/tables.js#JournalEntryRow',
+    LedgerAccount: '../db/tables.js#LedgerAccountRow',
   },
   shipments: {
     Order: '../references.js#OrderReference',

@@ -69,6 +69,19 @@ const environmentSchema = z.object({
   MARKETPLACE_URL: optionalUrl,
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  // Catalog stock reservations held for checkouts (see docs/configuration.md).
+  STOCK_RESERVATION_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(900),
+  STOCK_RESERVATION_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(3_600_000)
+    .default(5_000),
   REQUEST_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -125,6 +138,11 @@ const environmentSchema = z.object({
     .min(1)
     .max(365)
     .default(30),
+  // Sign-in throttling of customers and staff, per email address (see
+  // docs/identity.md).
+  SIGN_IN_MAX_FAILED_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+  SIGN_IN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  SIGN_IN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
   SAFELIST_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   APQ_CACHE_MAX_BYTES: z.coerce
     .number()
@@ -164,6 +182,43 @@ const environmentSchema = z.object({
   RATE_LIMIT_STAFF_CAPACITY: rateLimitCapacity.default(0),
   RATE_LIMIT_STAFF_RESTORE_RATE: rateLimitRestoreRate.default(1_000),
   RATE_LIMIT_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
+  // Payments of the orders service (see docs/payments.md). The sandbox takes
+  // no money; stripe requires both Stripe secrets (checked in loadConfig).
+  PAYMENT_PROVIDER: z.enum(['sandbox', 'stripe']).default('sandbox'),
+  STRIPE_API_BASE_URL: z.string().url().default('https://api.stripe.com'),
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  SANDBOX_WEBHOOK_SECRET: optionalString.transform(
+    (value) => value ?? 'whsec_sandbox_development',
+  ),
+  PAYMENT_CAPTURE: z.enum(['automatic', 'manual']).default('automatic'),
+  // Checkout prices and background reconciliation of the orders service
+  // (see docs/checkout.md). Amounts are decimals in SHOP_CURRENCY, checked
+  // against its minor digits when the orders service starts.
+  CHECKOUT_TAX_RATE_PERCENT: z
+    .string()
+    .regex(
+      /^\d{1,3}(\.\d{1,6})?$/,
+      'use a decimal percentage such as 8.25 (at most 6 decimal places)',
+    )
+    .refine((value) => Number(value) <= 100, 'use at most 100')
+    .default('0'),
+  SHIPPING_FLAT_RATE: z
+    .string()
+    .regex(/^\d{1,8}(\.\d{1,4})?$/, 'use a decimal amount such as 5.00')
+    .default('5.00'),
+  SHIPPING_FREE_OVER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,8}(\.\d{1,4})?$/, 'use a decimal amount such as 50.00')
+      .optional(),
+  ),
+  CHECKOUT_RECONCILE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(30_000),
 });
 
 /** True for `scheme://host[:port]` exactly as browsers send it in `Origin`. */
@@ -179,6 +234,11 @@ const IDP_VARIABLES = [
   'STAFF_IDP_JWKS_URL',
   'STAFF_IDP_ISSUER',
   'STAFF_IDP_AUDIENCE',
+] as const;
+
+const STRIPE_VARIABLES = [
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
 ] as const;
 
 export type Config = z.infer<typeof environmentSchema>;
@@ -204,6 +264,16 @@ export function loadConfig(
     throw new Error(
       `Invalid configuration:\n  ${missing.join(', ')}: required when ${idpSet.join(', ')} is set`,
     );
+  }
+  if (config.PAYMENT_PROVIDER === 'stripe') {
+    const missing = STRIPE_VARIABLES.filter(
+      (name) => config[name] === undefined,
+    );
+    if (missing.length > 0) {
+      throw new Error(
+        `Invalid configuration:\n  ${missing.join(', ')}: required when PAYMENT_PROVIDER=stripe`,
+      );
+    }
   }
   return config;
 }

@@ -26,6 +26,8 @@ export enum ErrorCode {
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   /** A caller over its rate limit, rejected with HTTP 429. */
   RateLimited = 'RATE_LIMITED',
+  /** Sign-in refused while an email address is locked out, with HTTP 429. */
+  TooManyAttempts = 'TOO_MANY_ATTEMPTS',
   /**
    * An operation that a partner key in safelist mode has not registered,
    * rejected with HTTP 403 before any subgraph is called.
@@ -41,6 +43,26 @@ export enum UserErrorCode {
   Taken = 'TAKEN',
   InsufficientStock = 'INSUFFICIENT_STOCK',
   NotTracked = 'NOT_TRACKED',
+  /** Sign-in refused while an email address is locked out. */
+  TooManyAttempts = 'TOO_MANY_ATTEMPTS',
+  /** Checkout: less is available than a line asks for. */
+  OutOfStock = 'OUT_OF_STOCK',
+  /** Checkout: no variant has the SKU. */
+  UnknownSku = 'UNKNOWN_SKU',
+  /** Checkout: the variant cannot be bought (inactive or external product). */
+  NotPurchasable = 'NOT_PURCHASABLE',
+  /** Checkout: the variant has no price. */
+  NoPrice = 'NO_PRICE',
+  /** Checkout: a completed checkout cannot change. */
+  CheckoutCompleted = 'CHECKOUT_COMPLETED',
+  /** The payment provider declined the payment. */
+  PaymentDeclined = 'PAYMENT_DECLINED',
+  /** The payment provider could not be reached or failed; nothing was charged. */
+  PaymentFailed = 'PAYMENT_FAILED',
+  /** An idempotency key sent again with different parameters. */
+  IdempotencyKeyReused = 'IDEMPOTENCY_KEY_REUSED',
+  /** The first request with an idempotency key is still running. */
+  IdempotencyKeyInUse = 'IDEMPOTENCY_KEY_IN_USE',
 }
 
 export interface UserError {
@@ -67,25 +89,55 @@ export function badUserInput(message: string, argumentName?: string) {
 const MAX_LOGGED_MESSAGE = 2000;
 
 /**
+ * Parts of PostgreSQL messages that repeat the values of a row or a
+ * parameter, such as `Key (email)=(ada@example.com) already exists.` or
+ * `invalid input syntax for type uuid: "ada@example.com"`, with what
+ * replaces each.
+ */
+const DATABASE_VALUE_ECHOES: [RegExp, string][] = [
+  [/\bKey \(([^)\n]*)\)=\([^\n]*/g, 'Key ($1)=([omitted])'],
+  [/\bFailing row contains \([^\n]*/g, 'Failing row contains ([omitted])'],
+  [/: "[^\n]*"$/gm, ': [omitted]'],
+];
+
+/** Removes query parameters and the values a database message repeats. */
+function redactErrorMessage(message: string): string {
+  let redacted = message.replace(/\nparams: [\s\S]*$/, '\nparams: [omitted]');
+  for (const [pattern, replacement] of DATABASE_VALUE_ECHOES) {
+    redacted = redacted.replace(pattern, replacement);
+  }
+  return redacted.slice(0, MAX_LOGGED_MESSAGE);
+}
+
+/**
  * Reduces an error to what a log needs. A failed drizzle query's message
  * contains its SQL and every parameter, which can be megabytes of user
  * input and personal data, so parameters are dropped and messages cut.
+ * PostgreSQL's `detail`, `where` and `hint` fields are left out because
+ * they repeat row and parameter values, and the values that a message
+ * itself repeats are replaced (see DATABASE_VALUE_ECHOES). The constraint,
+ * table and column names stay, which is enough to find the cause.
  */
 export function summarizeError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const shorten = (message: string) =>
-    message
-      .replace(/\nparams: [\s\S]*$/, '\nparams: [omitted]')
-      .slice(0, MAX_LOGGED_MESSAGE);
+  if (!(error instanceof Error)) {
+    return { message: redactErrorMessage(String(error)) };
+  }
+  const shorten = redactErrorMessage;
   const cause = error.cause as
-    { message?: unknown; code?: unknown } | undefined;
+    | { message?: unknown; code?: unknown; constraint_name?: unknown }
+    | undefined;
   return {
     type: error.name,
     message: shorten(error.message),
     code: (error as { code?: unknown }).code,
+    ...databaseNames(error),
     cause:
       cause && typeof cause.message === 'string'
-        ? { message: shorten(cause.message), code: cause.code }
+        ? {
+            message: shorten(cause.message),
+            code: cause.code,
+            ...databaseNames(cause),
+          }
         : undefined,
     // The stack repeats the message first, so only its frames are kept.
     stack: error.stack
@@ -93,6 +145,23 @@ export function summarizeError(error: unknown): Record<string, unknown> {
       .filter((line) => line.trimStart().startsWith('at '))
       .slice(0, 8)
       .join('\n'),
+  };
+}
+
+/**
+ * Returns the names of the schema objects a postgres.js error names, which
+ * identify the failing constraint without repeating any value.
+ */
+function databaseNames(error: object): Record<string, unknown> {
+  const { constraint_name, table_name, column_name } = error as Record<
+    string,
+    unknown
+  >;
+  return {
+    constraint:
+      typeof constraint_name === 'string' ? constraint_name : undefined,
+    table: typeof table_name === 'string' ? table_name : undefined,
+    column: typeof column_name === 'string' ? column_name : undefined,
   };
 }
 

@@ -12,7 +12,11 @@ export type RouteHandler = (
 export interface GraphQLHttpServerOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
   createContext: (request: IncomingMessage) => Promise<TContext>;
-  /** Extra GET routes such as `/health`, matched on the path alone. */
+  /**
+   * Extra routes matched on the path alone: `/health` serves GET and HEAD,
+   * and a key with a method, such as `POST /webhooks/payments/sandbox`,
+   * serves that method.
+   */
   routes?: Record<string, RouteHandler>;
   bodyLimitBytes: number;
   logger: Logger;
@@ -135,8 +139,12 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(
         await handleGraphQL(request, response, search);
         return;
       }
-      const route = routes[pathname];
-      if (route && (request.method === 'GET' || request.method === 'HEAD')) {
+      // A plain path serves GET and HEAD; `POST /path` serves POST.
+      const method = (request.method ?? 'GET').toUpperCase();
+      const route =
+        routes[`${method} ${pathname}`] ??
+        (method === 'GET' || method === 'HEAD' ? routes[pathname] : undefined);
+      if (route) {
         await route(request, response);
         return;
       }

@@ -28,6 +28,7 @@ import {
 } from './http-server.js';
 import type { Logger } from './logger.js';
 import { rejectNulCharactersPlugin } from './nul-characters.js';
+import { checkServiceConfiguration } from './production-checks.js';
 
 /** Per-request context every subgraph resolver receives. */
 export interface SubgraphContext<
@@ -72,6 +73,22 @@ export interface SubgraphDefinition<
     config: Config,
     logger: Logger,
   ): Promise<{ routes?: Record<string, RouteHandler> }>;
+  /**
+   * Starts what needs the migrated database: HTTP routes beside `/graphql`
+   * (such as provider webhooks) and background work (such as sweeps of
+   * expired records). `stop` runs after the HTTP server has closed and
+   * before the database closes.
+   */
+  start?(services: {
+    db: Database<TSchema>;
+    config: Config;
+    logger: Logger;
+  }): Promise<BackgroundWork>;
+}
+
+export interface BackgroundWork {
+  routes?: Record<string, RouteHandler>;
+  stop?(): Promise<void>;
 }
 
 export interface RunningSubgraph<TSchema extends Record<string, unknown>> {
@@ -119,14 +136,23 @@ export async function startSubgraph<
   },
 ): Promise<RunningSubgraph<TSchema>> {
   const { config, logger } = options;
-  // Keys are checked first, so a misconfigured service fails before it
-  // touches the database.
+  // Settings and keys are checked first, so a misconfigured service fails
+  // before it touches the database.
+  checkServiceConfiguration(config);
   const identity = await createSubgraphAuthenticator(config);
   const prepared = (await definition.prepare?.(config, logger)) ?? {};
   await prepareSubgraphDatabase(definition, options.databaseUrl, logger);
   const database = connectDatabase(options.databaseUrl, definition.tables, {
     poolSize: config.DATABASE_POOL_SIZE,
   });
+  let background: BackgroundWork;
+  try {
+    background =
+      (await definition.start?.({ db: database.db, config, logger })) ?? {};
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
 
   const apollo = new ApolloServer<SubgraphContext<TSchema, TLoaders>>({
     schema: buildSubgraphSchema({
@@ -170,6 +196,7 @@ export async function startSubgraph<
     },
     routes: {
       ...prepared.routes,
+      ...background.routes,
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: definition.name }),
       '/ready': async (_request, response) => {
@@ -196,6 +223,7 @@ export async function startSubgraph<
     http = await listen(handler, options.host, options.port);
   } catch (error) {
     await apollo.stop();
+    await background.stop?.();
     await database.close();
     throw error;
   }
@@ -212,6 +240,7 @@ export async function startSubgraph<
     async close() {
       await http.close(config.SHUTDOWN_GRACE_MS);
       await apollo.stop();
+      await background.stop?.();
       await database.close();
       logger.info(`${definition.name} subgraph stopped`);
     },

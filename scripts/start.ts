@@ -236,14 +236,30 @@ async function main(): Promise<void> {
 
     // Children reach the database through the URL resolved here, so none of
     // them starts an embedded server of its own. Subgraphs get only the
-    // public key: they verify identities and sign none.
+    // public key, except those that call other subgraphs.
     const environment = { ...process.env, DATABASE_URL: server.url };
     const subgraphEnvironment: NodeJS.ProcessEnv = {
       ...environment,
       IDENTITY_PUBLIC_KEY: keys.publicKey,
     };
     delete subgraphEnvironment.IDENTITY_PRIVATE_KEY;
-    for (const name of SERVICE_NAMES) startService(name, subgraphEnvironment);
+    for (const name of SERVICE_NAMES) {
+      // Orders calls the catalog for stock, at the port it is started on
+      // here, and signs those calls as a service, so it holds the private
+      // key like the gateway does (docs/identity.md).
+      startService(
+        name,
+        name === 'orders'
+          ? {
+              ...subgraphEnvironment,
+              IDENTITY_PRIVATE_KEY: keys.privateKey,
+              CATALOG_URL:
+                subgraphEnvironment.CATALOG_URL ||
+                localUrl(config, config.CATALOG_PORT, '/graphql'),
+            }
+          : subgraphEnvironment,
+      );
+    }
     await Promise.all(
       SERVICE_NAMES.map((name, index) =>
         waitUntilReady(

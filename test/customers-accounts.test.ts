@@ -74,6 +74,7 @@ async function insertOrder(
     customerId,
     email: 'orders@example.com',
     currencyCode: 'USD',
+    subtotalAmount: totalAmount,
     totalAmount,
   });
   return id;

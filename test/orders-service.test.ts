@@ -41,12 +41,14 @@ beforeAll(async () => {
       email: 'ada@example.com',
       financialStatus: 'PAID',
       currencyCode: 'USD',
+      subtotalAmount: 5497,
       totalAmount: 5497,
     },
     {
       id: guestOrderId,
       email: 'guest@example.com',
       currencyCode: 'JPY',
+      subtotalAmount: 1500,
       totalAmount: 1500,
     },
   ]);

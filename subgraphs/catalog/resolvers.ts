@@ -1,11 +1,16 @@
 import { asc } from 'drizzle-orm';
 import { badUserInput } from '../../platform/errors.js';
 import { isUuid } from '../../platform/ids.js';
+import { requirePermission } from '../../platform/permissions.js';
 import { toMoney } from '../../platform/money.js';
 import * as tables from './db/tables.js';
 import type { ProductRow, VariantRow } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
 import type { Loaders } from './loaders.js';
+import {
+  reservationMutationResolvers,
+  reservationQueryResolvers,
+} from './reservation-resolvers.js';
 import {
   isVariantAvailable,
   quantityAvailable,
@@ -128,20 +133,35 @@ export const resolvers: Resolvers = {
     },
     locations: (_parent, _args, { db }) =>
       db.select().from(tables.locations).orderBy(asc(tables.locations.code)),
+    ...reservationQueryResolvers,
   },
 
   Mutation: {
-    productCreate: (_parent, { input }, { db, config }) =>
-      createProduct(db, config, input),
-    productUpdate: (_parent, { input }, { db }) => updateProduct(db, input),
-    variantCreate: (_parent, { input }, { db, config }) =>
-      createVariant(db, config, input),
-    variantUpdate: (_parent, { input }, { db, config }) =>
-      updateVariant(db, config, input),
-    stockSet: async (_parent, { input }, { db }) =>
-      stockPayload(await setStock(db, input)),
-    stockAdjust: async (_parent, { input }, { db }) =>
-      stockPayload(await adjustStock(db, input)),
+    productCreate: (_parent, { input }, { db, config, caller }) => {
+      requirePermission(caller, 'write_products');
+      return createProduct(db, config, input);
+    },
+    productUpdate: (_parent, { input }, { db, caller }) => {
+      requirePermission(caller, 'write_products');
+      return updateProduct(db, input);
+    },
+    variantCreate: (_parent, { input }, { db, config, caller }) => {
+      requirePermission(caller, 'write_products');
+      return createVariant(db, config, input);
+    },
+    variantUpdate: (_parent, { input }, { db, config, caller }) => {
+      requirePermission(caller, 'write_products');
+      return updateVariant(db, config, input);
+    },
+    stockSet: async (_parent, { input }, { db, caller }) => {
+      requirePermission(caller, 'write_inventory');
+      return stockPayload(await setStock(db, input));
+    },
+    stockAdjust: async (_parent, { input }, { db, caller }) => {
+      requirePermission(caller, 'write_inventory');
+      return stockPayload(await adjustStock(db, input));
+    },
+    ...reservationMutationResolvers,
   },
 
   Product: {
@@ -231,8 +251,10 @@ export const resolvers: Resolvers = {
           },
     image: (variant) =>
       variant.imageUrl ? { url: variant.imageUrl, altText: null } : null,
-    stockLevels: (variant, _args, { loaders }) =>
-      loaders.stockLevelsByVariantId.load(variant.id),
+    stockLevels: (variant, _args, { loaders, caller }) => {
+      requirePermission(caller, 'read_inventory');
+      return loaders.stockLevelsByVariantId.load(variant.id);
+    },
   },
 
   StockLevel: {

@@ -3,6 +3,7 @@ import type { SubgraphDefinition } from '../../platform/subgraph-service.js';
 import * as tables from './db/tables.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { resolvers } from './resolvers.js';
+import { startReservationSweep } from './services/reservation-sweep.js';
 
 export const catalogMigrationsFolder = fileURLToPath(
   new URL('./migrations', import.meta.url),
@@ -15,4 +16,12 @@ export const catalogSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
   migrationsFolder: catalogMigrationsFolder,
   resolvers,
   createLoaders,
+  async start({ db, config, logger }) {
+    const sweep = startReservationSweep({
+      db,
+      intervalMs: config.STOCK_RESERVATION_SWEEP_INTERVAL_MS,
+      logger: logger.child({ component: 'stock-reservation-sweep' }),
+    });
+    return { stop: () => sweep.stop() };
+  },
 };

@@ -5,7 +5,14 @@ import { byKey, groupByKey } from '../../platform/batching.js';
 import type { Database } from '../../platform/database.js';
 import { isUuid } from '../../platform/ids.js';
 import * as tables from './db/tables.js';
-import type { CustomerRow, OrderLineRow, OrderRow } from './db/tables.js';
+import type {
+  CustomerRow,
+  OrderLineRow,
+  OrderNoteRow,
+  OrderRow,
+  PaymentRow,
+  RefundRow,
+} from './db/tables.js';
 
 type OrdersDatabase = Database<typeof tables>;
 
@@ -51,7 +58,67 @@ export function createLoaders(db: OrdersDatabase, _config: Config) {
       ),
   );
 
-  return { orderById, customerById, linesByOrderId };
+  const paymentById = new DataLoader<string, PaymentRow | null>(async (ids) =>
+    byKey(
+      ids,
+      await db
+        .select()
+        .from(tables.payments)
+        .where(inArray(tables.payments.id, ids.filter(isUuid))),
+      (row) => row.id,
+    ),
+  );
+
+  // Payments, refunds and notes of an order, oldest first (UUIDv7 ids sort
+  // by creation time).
+  const paymentsByOrderId = new DataLoader<string, PaymentRow[]>(
+    async (orderIds) =>
+      groupByKey(
+        orderIds,
+        await db
+          .select()
+          .from(tables.payments)
+          .where(inArray(tables.payments.orderId, orderIds.filter(isUuid)))
+          .orderBy(asc(tables.payments.id)),
+        (row) => row.orderId,
+      ),
+  );
+
+  const refundsByOrderId = new DataLoader<string, RefundRow[]>(
+    async (orderIds) =>
+      groupByKey(
+        orderIds,
+        await db
+          .select()
+          .from(tables.refunds)
+          .where(inArray(tables.refunds.orderId, orderIds.filter(isUuid)))
+          .orderBy(asc(tables.refunds.createdAt), asc(tables.refunds.id)),
+        (row) => row.orderId,
+      ),
+  );
+
+  const notesByOrderId = new DataLoader<string, OrderNoteRow[]>(
+    async (orderIds) =>
+      groupByKey(
+        orderIds,
+        await db
+          .select()
+          .from(tables.orderNotes)
+          .where(inArray(tables.orderNotes.orderId, orderIds.filter(isUuid)))
+          .orderBy(asc(tables.orderNotes.createdAt), asc(tables.orderNotes.id)),
+        (row) => row.orderId,
+      ),
+  );
+
+  return {
+    orderById,
+    customerById,
+    linesByOrderId,
+    paymentById,
+    paymentsByOrderId,
+    refundsByOrderId,
+    notesByOrderId,
+  };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -1,5 +1,4 @@
 import { and, desc, eq, lt } from 'drizzle-orm';
-import { toMoney } from '../../platform/money.js';
 import { isUuid } from '../../platform/ids.js';
 import { parsePageArguments, toConnection } from '../../platform/pagination.js';
 import {
@@ -12,11 +11,14 @@ import { canSeeCustomerData, visibleTo } from './access.js';
 import * as tables from './db/tables.js';
 import type { CustomerRow, OrderRow } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
+import { orderAdminResolvers } from './admin/resolvers.js';
+import { checkoutResolvers } from './checkout/resolvers.js';
+import { ledgerResolvers } from './ledger/resolvers.js';
 
 const customerIdOfOrder = (order: OrderRow) => order.customerId;
 const idOfCustomer = (customer: CustomerRow) => customer.id;
 
-export const resolvers: Resolvers = {
+const accountResolvers: Resolvers = {
   Query: {
     order: async (_parent, { id }, { loaders, caller }) =>
       visibleTo(caller, await loaders.orderById.load(id), customerIdOfOrder),
@@ -54,20 +56,6 @@ export const resolvers: Resolvers = {
             idOfCustomer,
           )
         : null,
-    totalPrice: (order) => toMoney(order.totalAmount, order.currencyCode),
-    lines: (order, _args, { loaders }) => loaders.linesByOrderId.load(order.id),
-    createdAt: (order) => order.createdAt.toISOString(),
-    updatedAt: (order) => order.updatedAt.toISOString(),
-  },
-
-  OrderLine: {
-    // A line's price is always in its order's currency, so the order is
-    // loaded for the code; the loader batches it with the other lines.
-    unitPrice: async (line, _args, { loaders }) => {
-      const order = await loaders.orderById.load(line.orderId);
-      return toMoney(line.unitPriceAmount, order!.currencyCode);
-    },
-    variant: (line) => ({ id: line.variantId }),
   },
 
   Customer: {
@@ -107,3 +95,30 @@ export const resolvers: Resolvers = {
     },
   },
 };
+
+/**
+ * The resolvers of every part of the orders service, merged type by type;
+ * each part owns different fields.
+ */
+export const resolvers: Resolvers = mergeResolvers([
+  accountResolvers,
+  checkoutResolvers,
+  orderAdminResolvers,
+  ledgerResolvers,
+]);
+
+function mergeResolvers(parts: Resolvers[]): Resolvers {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const part of parts) {
+    for (const [typeName, fields] of Object.entries(part)) {
+      const target = (merged[typeName] ??= {});
+      for (const [fieldName, resolver] of Object.entries(fields as object)) {
+        if (fieldName in target) {
+          throw new Error(`${typeName}.${fieldName} is resolved twice`);
+        }
+        target[fieldName] = resolver;
+      }
+    }
+  }
+  return merged as Resolvers;
+}

@@ -1,9 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { SubgraphDefinition } from '../../platform/subgraph-service.js';
 import { prepareCustomerAccounts } from './accounts.js';
+import { checkoutSettings } from './checkout/pricing.js';
+import { startCheckoutReconciliation } from './checkout/reconciliation.js';
 import * as tables from './db/tables.js';
+import { closeOrdersDependencies, ordersDependencies } from './dependencies.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { resolvers } from './resolvers.js';
+import { paymentWebhookRoutes } from './webhooks.js';
 
 export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
   name: 'orders',
@@ -12,4 +16,27 @@ export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
   resolvers,
   createLoaders,
   prepare: prepareCustomerAccounts,
+  async start({ db, config, logger }) {
+    // Amounts in the wrong precision for SHOP_CURRENCY stop the start.
+    checkoutSettings(config);
+    const dependencies = ordersDependencies(db, config);
+    const reconciliation = startCheckoutReconciliation({
+      db,
+      dependencies,
+      config,
+      logger: logger.child({ component: 'checkout-reconciliation' }),
+    });
+    return {
+      routes: paymentWebhookRoutes({
+        db,
+        dependencies,
+        logger: logger.child({ component: 'payment-webhooks' }),
+        bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
+      }),
+      async stop() {
+        await reconciliation.stop();
+        await closeOrdersDependencies(db);
+      },
+    };
+  },
 };

@@ -9,7 +9,7 @@ import {
   connectDatabase,
   serviceDatabaseUrl,
 } from '../../platform/database.js';
-import { createLogger } from '../../platform/logger.js';
+import { createLogger, type Logger } from '../../platform/logger.js';
 import {
   startSubgraph,
   type RunningSubgraph,
@@ -111,27 +111,37 @@ export async function postGraphQL<TData>(
 /**
  * Starts the four real subgraphs on private databases and random ports,
  * and the gateway over them serving the committed supergraph. The gateway
- * accepts `callerHeaders`.
+ * accepts `callerHeaders`. Every service logs to `options.logger` when it
+ * is given, such as a logger with a capturing destination.
  */
 export async function startTestStack(
   overrides: Record<string, string> = {},
+  options: { logger?: Logger } = {},
 ): Promise<TestStack> {
   const config = createTestConfig(overrides);
-  const logger = createLogger('test', config.LOG_LEVEL);
+  const logger = options.logger ?? createLogger('test', config.LOG_LEVEL);
   const subgraphs = {} as TestStack['subgraphs'];
+  const start = async (name: ServiceName, serviceConfig: Config) => {
+    subgraphs[name] = (await startSubgraph(subgraphDefinitions[name] as never, {
+      config: serviceConfig,
+      logger: logger.child({ service: name }),
+      databaseUrl: serviceDatabaseUrl(config, name),
+      host: '127.0.0.1',
+      port: 0,
+    })) as RunningSubgraph<Record<string, unknown>>;
+  };
+  // Orders calls the catalog for stock, so it starts with the catalog's
+  // real URL.
+  await start('catalog', config);
   await Promise.all(
-    SERVICE_NAMES.map(async (name) => {
-      subgraphs[name] = (await startSubgraph(
-        subgraphDefinitions[name] as never,
-        {
-          config,
-          logger: logger.child({ service: name }),
-          databaseUrl: serviceDatabaseUrl(config, name),
-          host: '127.0.0.1',
-          port: 0,
-        },
-      )) as RunningSubgraph<Record<string, unknown>>;
-    }),
+    SERVICE_NAMES.filter((name) => name !== 'catalog').map((name) =>
+      start(
+        name,
+        name === 'orders'
+          ? { ...config, CATALOG_URL: subgraphs.catalog.url }
+          : config,
+      ),
+    ),
   );
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {

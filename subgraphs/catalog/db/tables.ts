@@ -44,6 +44,14 @@ export const stockAdjustmentReason = pgEnum('stock_adjustment_reason', [
   'RETURNED',
   'IMPORT',
   'OTHER',
+  /** Units taken off on-hand stock when a reservation is committed. */
+  'SOLD',
+]);
+export const stockReservationStatus = pgEnum('stock_reservation_status', [
+  'ACTIVE',
+  'COMMITTED',
+  'RELEASED',
+  'EXPIRED',
 ]);
 
 const timestamps = {
@@ -226,8 +234,82 @@ export const stockAdjustments = pgTable(
   ],
 );
 
+/**
+ * One checkout line as the catalog priced it when the reservation was made.
+ * `unitPriceAmount` is in minor units of `currencyCode`.
+ */
+export interface PricedLineValue {
+  sku: string;
+  variantId: string;
+  quantity: number;
+  unitPriceAmount: number;
+  currencyCode: string;
+  title: string;
+  requiresShipping: boolean;
+  quantityAvailable: number | null;
+}
+
+/**
+ * Stock held for one order. The unique `order_id` makes every reservation
+ * call idempotent: a repeated call finds the row and does not reserve twice.
+ */
+export const stockReservations = pgTable(
+  'stock_reservations',
+  {
+    id: uuid('id').primaryKey(),
+    /** Order id of the orders service. */
+    orderId: uuid('order_id').notNull().unique(),
+    status: stockReservationStatus('status').notNull(),
+    /** When an ACTIVE reservation expires; null once confirmed. */
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    /** Lines as priced at reservation, one per SKU, in request order. */
+    pricedLines: jsonb('priced_lines')
+      .$type<PricedLineValue[]>()
+      .notNull()
+      .default([]),
+    ...timestamps,
+  },
+  (table) => [
+    // The expiry sweep reads ACTIVE reservations by expiry.
+    index('stock_reservations_expiry_idx')
+      .on(table.expiresAt)
+      .where(sql`${table.status} = 'ACTIVE'`),
+  ],
+);
+
+/**
+ * Units a reservation holds of one variant at one location. They are
+ * counted in `stock_levels.reserved` while the reservation is ACTIVE.
+ */
+export const stockReservationLines = pgTable(
+  'stock_reservation_lines',
+  {
+    reservationId: uuid('reservation_id')
+      .notNull()
+      .references(() => stockReservations.id, { onDelete: 'cascade' }),
+    variantId: uuid('variant_id')
+      .notNull()
+      .references(() => variants.id),
+    locationId: uuid('location_id')
+      .notNull()
+      .references(() => locations.id),
+    quantity: integer('quantity').notNull(),
+  },
+  (table) => [
+    primaryKey({
+      columns: [table.reservationId, table.variantId, table.locationId],
+    }),
+    check(
+      'stock_reservation_lines_quantity_positive',
+      sql`${table.quantity} > 0`,
+    ),
+  ],
+);
+
 export type ProductRow = typeof products.$inferSelect;
 export type VariantRow = typeof variants.$inferSelect;
 export type LocationRow = typeof locations.$inferSelect;
 export type StockLevelRow = typeof stockLevels.$inferSelect;
 export type StockAdjustmentRow = typeof stockAdjustments.$inferSelect;
+export type StockReservationRow = typeof stockReservations.$inferSelect;
+export type StockReservationLineRow = typeof stockReservationLines.$inferSelect;

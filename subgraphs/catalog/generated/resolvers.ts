@@ -16,6 +16,13 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+export type CheckoutLinesPayload = {
+  __typename?: 'CheckoutLinesPayload';
+  /** Empty when `problems` is not. */
+  lines: Array<PricedLine>;
+  problems: Array<StockLineProblem>;
+};
+
 export type Dimensions = {
   __typename?: 'Dimensions';
   height?: Maybe<Scalars['String']['output']>;
@@ -71,6 +78,19 @@ export type Mutation = {
   productUpdate: ProductPayload;
   /** Adds a signed delta to the on-hand quantity at a location. */
   stockAdjust: StockPayload;
+  /** Takes the reserved units off on-hand stock, with a SOLD adjustment per stock row. For services only. */
+  stockReservationCommit: StockReservationPayload;
+  /** Removes the expiry of an ACTIVE reservation: it is held until commit or release. For services only. */
+  stockReservationConfirm: StockReservationPayload;
+  /** Returns the reserved units to available stock. For services only. */
+  stockReservationRelease: StockReservationPayload;
+  /**
+   * Reserves every line for an order at once, or nothing. Repeating it for an
+   * order with an ACTIVE or COMMITTED reservation returns that reservation
+   * unchanged; after a release or expiry it reserves anew. `ttlSeconds`
+   * (1 to 86400) overrides STOCK_RESERVATION_TTL_SECONDS. For services only.
+   */
+  stockReserve: StockReservePayload;
   /** Sets the on-hand quantity at a location; the difference is recorded as an adjustment. */
   stockSet: StockPayload;
   variantCreate: VariantPayload;
@@ -90,6 +110,28 @@ export type MutationProductUpdateArgs = {
 
 export type MutationStockAdjustArgs = {
   input: StockAdjustInput;
+};
+
+
+export type MutationStockReservationCommitArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type MutationStockReservationConfirmArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type MutationStockReservationReleaseArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type MutationStockReserveArgs = {
+  lines: Array<StockLineInput>;
+  orderId: Scalars['ID']['input'];
+  ttlSeconds?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -119,6 +161,21 @@ export type PriceRange = {
   __typename?: 'PriceRange';
   maxVariantPrice: Money;
   minVariantPrice: Money;
+};
+
+/** A checkout line as the catalog prices it. */
+export type PricedLine = {
+  __typename?: 'PricedLine';
+  /** Sum of the quantities of the lines with this SKU. */
+  quantity: Scalars['Int']['output'];
+  /** Units available to sell; null when stock is not tracked. */
+  quantityAvailable?: Maybe<Scalars['Int']['output']>;
+  requiresShipping: Scalars['Boolean']['output'];
+  sku: Scalars['String']['output'];
+  /** Product title, then the variant title when the product has options. */
+  title: Scalars['String']['output'];
+  unitPrice: Money;
+  variantId: Scalars['ID']['output'];
 };
 
 export type Product = {
@@ -236,6 +293,12 @@ export type ProductUpdateInput = {
 
 export type Query = {
   __typename?: 'Query';
+  /**
+   * Prices checkout lines without reserving stock, or returns every problem of
+   * every line. For services only: absent from the public graph, and callers
+   * other than a signed service get FORBIDDEN.
+   */
+  checkoutLines: CheckoutLinesPayload;
   /** Stock locations such as warehouses and shops. */
   locations: Array<Location>;
   /** An active product by handle or ID, including products hidden from listings. */
@@ -244,6 +307,11 @@ export type Query = {
   products: ProductConnection;
   /** A variant of an active product by SKU or ID. */
   variant?: Maybe<Variant>;
+};
+
+
+export type QueryCheckoutLinesArgs = {
+  lines: Array<StockLineInput>;
 };
 
 
@@ -303,7 +371,9 @@ export type StockAdjustmentReason =
   | 'LOST'
   | 'OTHER'
   | 'RECEIVED'
-  | 'RETURNED';
+  | 'RETURNED'
+  /** Units taken off on-hand stock when a checkout's reservation is committed. */
+  | 'SOLD';
 
 export type StockLevel = {
   __typename?: 'StockLevel';
@@ -314,12 +384,67 @@ export type StockLevel = {
   reserved: Scalars['Int']['output'];
 };
 
+export type StockLineInput = {
+  /** At least 1. Lines with the same SKU are summed. */
+  quantity: Scalars['Int']['input'];
+  sku: Scalars['String']['input'];
+};
+
+export type StockLineProblem = {
+  __typename?: 'StockLineProblem';
+  /** For OUT_OF_STOCK: units available across all locations. */
+  available?: Maybe<Scalars['Int']['output']>;
+  code: StockLineProblemCode;
+  message: Scalars['String']['output'];
+  sku: Scalars['String']['output'];
+};
+
+export type StockLineProblemCode =
+  /** The variant cannot be bought here: an inactive or external product, or a variant that is not purchasable. */
+  | 'NOT_PURCHASABLE'
+  /** The variant has no price in the shop currency. */
+  | 'NO_PRICE'
+  /** Less is available than the lines ask for; `available` says how many. */
+  | 'OUT_OF_STOCK'
+  | 'UNKNOWN_SKU';
+
 export type StockPayload = {
   __typename?: 'StockPayload';
   adjustment?: Maybe<StockAdjustment>;
   stockLevel?: Maybe<StockLevel>;
   userErrors: Array<UserError>;
   variant?: Maybe<Variant>;
+};
+
+export type StockReservation = {
+  __typename?: 'StockReservation';
+  /** ISO 8601; null once confirmed, and for every status but ACTIVE. */
+  expiresAt?: Maybe<Scalars['String']['output']>;
+  /** Lines as priced when the reservation was made, one per SKU. */
+  lines: Array<PricedLine>;
+  orderId: Scalars['ID']['output'];
+  status: StockReservationStatus;
+};
+
+export type StockReservationPayload = {
+  __typename?: 'StockReservationPayload';
+  /** Null when the order has no reservation. */
+  reservation?: Maybe<StockReservation>;
+  /** Set when the reservation's status does not allow the call, with code RESERVATION_EXPIRED, RESERVATION_RELEASED or RESERVATION_COMMITTED. */
+  userErrors: Array<UserError>;
+};
+
+export type StockReservationStatus =
+  | 'ACTIVE'
+  | 'COMMITTED'
+  | 'EXPIRED'
+  | 'RELEASED';
+
+export type StockReservePayload = {
+  __typename?: 'StockReservePayload';
+  problems: Array<StockLineProblem>;
+  /** Null when `problems` is not empty; then nothing was reserved. */
+  reservation?: Maybe<StockReservation>;
 };
 
 export type StockSetInput = {
@@ -520,6 +645,7 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  CheckoutLinesPayload: ResolverTypeWrapper<CheckoutLinesPayload>;
   Dimensions: ResolverTypeWrapper<Dimensions>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Image: ResolverTypeWrapper<Image>;
@@ -531,9 +657,11 @@ export type ResolversTypes = ResolversObject<{
   Money: ResolverTypeWrapper<Money>;
   MoneyInput: MoneyInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PriceRange: ResolverTypeWrapper<PriceRange>;
+  PricedLine: ResolverTypeWrapper<PricedLine>;
   Product: ResolverTypeWrapper<ProductRow>;
   ProductConnection: ResolverTypeWrapper<Omit<ProductConnection, 'edges' | 'nodes'> & { edges: Array<ResolversTypes['ProductEdge']>, nodes: Array<ResolversTypes['Product']> }>;
   ProductCreateInput: ProductCreateInput;
@@ -546,14 +674,20 @@ export type ResolversTypes = ResolversObject<{
   ProductType: ProductType;
   ProductUpdateInput: ProductUpdateInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   SelectedOption: ResolverTypeWrapper<SelectedOption>;
   SelectedOptionInput: SelectedOptionInput;
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: ResolverTypeWrapper<StockAdjustmentRow>;
   StockAdjustmentReason: StockAdjustmentReason;
   StockLevel: ResolverTypeWrapper<StockLevelRow>;
+  StockLineInput: StockLineInput;
+  StockLineProblem: ResolverTypeWrapper<StockLineProblem>;
+  StockLineProblemCode: StockLineProblemCode;
   StockPayload: ResolverTypeWrapper<Omit<StockPayload, 'adjustment' | 'stockLevel' | 'variant'> & { adjustment?: Maybe<ResolversTypes['StockAdjustment']>, stockLevel?: Maybe<ResolversTypes['StockLevel']>, variant?: Maybe<ResolversTypes['Variant']> }>;
+  StockReservation: ResolverTypeWrapper<StockReservation>;
+  StockReservationPayload: ResolverTypeWrapper<StockReservationPayload>;
+  StockReservationStatus: StockReservationStatus;
+  StockReservePayload: ResolverTypeWrapper<StockReservePayload>;
   StockSetInput: StockSetInput;
   UserError: ResolverTypeWrapper<UserError>;
   Variant: ResolverTypeWrapper<VariantRow>;
@@ -568,6 +702,7 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  CheckoutLinesPayload: CheckoutLinesPayload;
   Dimensions: Dimensions;
   String: Scalars['String']['output'];
   Image: Image;
@@ -577,9 +712,11 @@ export type ResolversParentTypes = ResolversObject<{
   Money: Money;
   MoneyInput: MoneyInput;
   Mutation: Record<PropertyKey, never>;
+  Int: Scalars['Int']['output'];
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
   PriceRange: PriceRange;
+  PricedLine: PricedLine;
   Product: ProductRow;
   ProductConnection: Omit<ProductConnection, 'edges' | 'nodes'> & { edges: Array<ResolversParentTypes['ProductEdge']>, nodes: Array<ResolversParentTypes['Product']> };
   ProductCreateInput: ProductCreateInput;
@@ -590,13 +727,17 @@ export type ResolversParentTypes = ResolversObject<{
   ProductPayload: Omit<ProductPayload, 'product'> & { product?: Maybe<ResolversParentTypes['Product']> };
   ProductUpdateInput: ProductUpdateInput;
   Query: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   SelectedOption: SelectedOption;
   SelectedOptionInput: SelectedOptionInput;
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: StockAdjustmentRow;
   StockLevel: StockLevelRow;
+  StockLineInput: StockLineInput;
+  StockLineProblem: StockLineProblem;
   StockPayload: Omit<StockPayload, 'adjustment' | 'stockLevel' | 'variant'> & { adjustment?: Maybe<ResolversParentTypes['StockAdjustment']>, stockLevel?: Maybe<ResolversParentTypes['StockLevel']>, variant?: Maybe<ResolversParentTypes['Variant']> };
+  StockReservation: StockReservation;
+  StockReservationPayload: StockReservationPayload;
+  StockReservePayload: StockReservePayload;
   StockSetInput: StockSetInput;
   UserError: UserError;
   Variant: VariantRow;
@@ -606,6 +747,11 @@ export type ResolversParentTypes = ResolversObject<{
   VariantUpdateInput: VariantUpdateInput;
   Weight: Weight;
   WeightInput: WeightInput;
+}>;
+
+export type CheckoutLinesPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckoutLinesPayload'] = ResolversParentTypes['CheckoutLinesPayload']> = ResolversObject<{
+  lines?: Resolver<Array<ResolversTypes['PricedLine']>, ParentType, ContextType>;
+  problems?: Resolver<Array<ResolversTypes['StockLineProblem']>, ParentType, ContextType>;
 }>;
 
 export type DimensionsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Dimensions'] = ResolversParentTypes['Dimensions']> = ResolversObject<{
@@ -635,6 +781,10 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   productCreate?: Resolver<ResolversTypes['ProductPayload'], ParentType, ContextType, RequireFields<MutationProductCreateArgs, 'input'>>;
   productUpdate?: Resolver<ResolversTypes['ProductPayload'], ParentType, ContextType, RequireFields<MutationProductUpdateArgs, 'input'>>;
   stockAdjust?: Resolver<ResolversTypes['StockPayload'], ParentType, ContextType, RequireFields<MutationStockAdjustArgs, 'input'>>;
+  stockReservationCommit?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationCommitArgs, 'orderId'>>;
+  stockReservationConfirm?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationConfirmArgs, 'orderId'>>;
+  stockReservationRelease?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationReleaseArgs, 'orderId'>>;
+  stockReserve?: Resolver<ResolversTypes['StockReservePayload'], ParentType, ContextType, RequireFields<MutationStockReserveArgs, 'lines' | 'orderId'>>;
   stockSet?: Resolver<ResolversTypes['StockPayload'], ParentType, ContextType, RequireFields<MutationStockSetArgs, 'input'>>;
   variantCreate?: Resolver<ResolversTypes['VariantPayload'], ParentType, ContextType, RequireFields<MutationVariantCreateArgs, 'input'>>;
   variantUpdate?: Resolver<ResolversTypes['VariantPayload'], ParentType, ContextType, RequireFields<MutationVariantUpdateArgs, 'input'>>;
@@ -650,6 +800,16 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 export type PriceRangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceRange'] = ResolversParentTypes['PriceRange']> = ResolversObject<{
   maxVariantPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   minVariantPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type PricedLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PricedLine'] = ResolversParentTypes['PricedLine']> = ResolversObject<{
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  quantityAvailable?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  requiresShipping?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  variantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -699,6 +859,7 @@ export type ProductPayloadResolvers<ContextType = Context, ParentType extends Re
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  checkoutLines?: Resolver<ResolversTypes['CheckoutLinesPayload'], ParentType, ContextType, RequireFields<QueryCheckoutLinesArgs, 'lines'>>;
   locations?: Resolver<Array<ResolversTypes['Location']>, ParentType, ContextType>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, Partial<QueryProductArgs>>;
   products?: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
@@ -726,11 +887,35 @@ export type StockLevelResolvers<ContextType = Context, ParentType extends Resolv
   reserved?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type StockLineProblemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockLineProblem'] = ResolversParentTypes['StockLineProblem']> = ResolversObject<{
+  available?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  code?: Resolver<ResolversTypes['StockLineProblemCode'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type StockPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockPayload'] = ResolversParentTypes['StockPayload']> = ResolversObject<{
   adjustment?: Resolver<Maybe<ResolversTypes['StockAdjustment']>, ParentType, ContextType>;
   stockLevel?: Resolver<Maybe<ResolversTypes['StockLevel']>, ParentType, ContextType>;
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
   variant?: Resolver<Maybe<ResolversTypes['Variant']>, ParentType, ContextType>;
+}>;
+
+export type StockReservationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservation'] = ResolversParentTypes['StockReservation']> = ResolversObject<{
+  expiresAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['PricedLine']>, ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['StockReservationStatus'], ParentType, ContextType>;
+}>;
+
+export type StockReservationPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservationPayload'] = ResolversParentTypes['StockReservationPayload']> = ResolversObject<{
+  reservation?: Resolver<Maybe<ResolversTypes['StockReservation']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type StockReservePayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservePayload'] = ResolversParentTypes['StockReservePayload']> = ResolversObject<{
+  problems?: Resolver<Array<ResolversTypes['StockLineProblem']>, ParentType, ContextType>;
+  reservation?: Resolver<Maybe<ResolversTypes['StockReservation']>, ParentType, ContextType>;
 }>;
 
 export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
@@ -772,6 +957,7 @@ export type WeightResolvers<ContextType = Context, ParentType extends ResolversP
 }>;
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  CheckoutLinesPayload?: CheckoutLinesPayloadResolvers<ContextType>;
   Dimensions?: DimensionsResolvers<ContextType>;
   Image?: ImageResolvers<ContextType>;
   Location?: LocationResolvers<ContextType>;
@@ -779,6 +965,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PriceRange?: PriceRangeResolvers<ContextType>;
+  PricedLine?: PricedLineResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
   ProductEdge?: ProductEdgeResolvers<ContextType>;
@@ -788,7 +975,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   SelectedOption?: SelectedOptionResolvers<ContextType>;
   StockAdjustment?: StockAdjustmentResolvers<ContextType>;
   StockLevel?: StockLevelResolvers<ContextType>;
+  StockLineProblem?: StockLineProblemResolvers<ContextType>;
   StockPayload?: StockPayloadResolvers<ContextType>;
+  StockReservation?: StockReservationResolvers<ContextType>;
+  StockReservationPayload?: StockReservationPayloadResolvers<ContextType>;
+  StockReservePayload?: StockReservePayloadResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;
   VariantPayload?: VariantPayloadResolvers<ContextType>;

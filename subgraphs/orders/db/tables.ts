@@ -4,8 +4,10 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -13,6 +15,7 @@ import {
 } from 'drizzle-orm/pg-core';
 
 export { outboxEvents } from '../../../platform/outbox.js';
+import { signInAttemptsTable } from '../../../platform/sign-in-throttle.js';
 
 export const orderFinancialStatus = pgEnum('order_financial_status', [
   'PENDING',
@@ -52,6 +55,26 @@ export const customers = pgTable(
   ],
 );
 
+/** A postal address as given at checkout. */
+export interface MailingAddressValue {
+  name: string;
+  line1: string;
+  line2: string | null;
+  city: string;
+  /** State, province or region, when the country has them. */
+  region: string | null;
+  postalCode: string | null;
+  /** ISO 3166-1 alpha-2, upper case. */
+  countryCode: string;
+  phone: string | null;
+}
+
+export const paymentMethodKind = pgEnum('payment_method_kind', [
+  'CARD',
+  'BANK_TRANSFER',
+  'CASH_ON_DELIVERY',
+]);
+
 export const orders = pgTable(
   'orders',
   {
@@ -67,14 +90,58 @@ export const orders = pgTable(
     financialStatus: orderFinancialStatus('financial_status')
       .notNull()
       .default('PENDING'),
+    /** Where the order was placed: `online`, or a marketplace's name. */
+    channel: text('channel').notNull().default('online'),
+    /** The checkout that created the order; null for imported orders. */
+    checkoutId: uuid('checkout_id').unique(),
     currencyCode: text('currency_code').notNull(),
-    /** Minor units of `currencyCode`. */
+    // Amounts in minor units of `currencyCode`, frozen at purchase. Prices
+    // are before tax; total = subtotal - discount + shipping + tax.
+    subtotalAmount: bigint('subtotal_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    discountAmount: bigint('discount_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    shippingAmount: bigint('shipping_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    taxAmount: bigint('tax_amount', { mode: 'number' }).notNull().default(0),
     totalAmount: bigint('total_amount', { mode: 'number' }).notNull(),
+    shippingAddress: jsonb('shipping_address').$type<MailingAddressValue>(),
+    /** Code of the chosen shipping method, such as `standard`; null when nothing ships. */
+    shippingMethodCode: text('shipping_method_code'),
+    shippingMethodTitle: text('shipping_method_title'),
+    /**
+     * When the catalog confirmed the stock reservation (no expiry any
+     * more). Null while the payment awaits confirmation, and for orders
+     * whose confirmation a crash interrupted; a reconciliation pass
+     * confirms those.
+     */
+    reservationConfirmedAt: timestamp('reservation_confirmed_at', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+    cancelledAt: timestamp('cancelled_at', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+    cancelReason: text('cancel_reason'),
     ...timestamps,
   },
   (table) => [
     index('orders_customer_idx').on(table.customerId, table.id),
+    index('orders_email_idx').on(sql`lower(${table.email})`),
+    index('orders_financial_status_idx').on(table.financialStatus, table.id),
     check('orders_total_not_negative', sql`${table.totalAmount} >= 0`),
+    check(
+      'orders_amounts_not_negative',
+      sql`${table.subtotalAmount} >= 0 and ${table.discountAmount} >= 0 and ${table.shippingAmount} >= 0 and ${table.taxAmount} >= 0`,
+    ),
+    check(
+      'orders_total_is_sum',
+      sql`${table.totalAmount} = ${table.subtotalAmount} - ${table.discountAmount} + ${table.shippingAmount} + ${table.taxAmount}`,
+    ),
   ],
 );
 
@@ -92,6 +159,8 @@ export const orderLines = pgTable(
       .references(() => orders.id, { onDelete: 'cascade' }),
     variantId: uuid('variant_id').notNull(),
     sku: text('sku').notNull(),
+    /** Product and variant title at the time of the order. */
+    title: text('title').notNull().default(''),
     /** Place of the line in the order, from 0. */
     position: integer('position').notNull(),
     quantity: integer('quantity').notNull(),
@@ -139,7 +208,293 @@ export const customerRefreshTokens = pgTable(
   ],
 );
 
+/**
+ * Sign-in attempts per email address, by hash, for the throttling of
+ * `customerSignIn` (subgraphs/orders/accounts.ts).
+ */
+export const customerSignInAttempts = signInAttemptsTable(
+  'customer_sign_in_attempts',
+);
+
+export interface CheckoutLineValue {
+  sku: string;
+  quantity: number;
+}
+
+/**
+ * A cart on its way to becoming an order. Lines are kept as entered and
+ * priced by the catalog whenever the checkout is read, so the customer
+ * always sees current prices until completion freezes them on the order.
+ */
+export const checkouts = pgTable(
+  'checkouts',
+  {
+    id: uuid('id').primaryKey(),
+    /** The signed-in customer who created it; null for a guest. */
+    customerId: uuid('customer_id').references(() => customers.id),
+    email: text('email'),
+    lines: jsonb('lines').$type<CheckoutLineValue[]>().notNull().default([]),
+    shippingAddress: jsonb('shipping_address').$type<MailingAddressValue>(),
+    shippingMethodCode: text('shipping_method_code'),
+    /**
+     * Id of the order this checkout becomes, chosen at the first completion
+     * attempt and kept, so every retry reserves stock and charges for the
+     * same order id.
+     */
+    orderId: uuid('order_id').unique(),
+    completedAt: timestamp('completed_at', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+    ...timestamps,
+  },
+  (table) => [index('checkouts_customer_idx').on(table.customerId)],
+);
+
+export const paymentStatus = pgEnum('payment_status', [
+  /** Awaiting money outside the provider: bank transfer or cash on delivery. */
+  'PENDING',
+  /** The customer must confirm with the provider; a webhook brings the outcome. */
+  'REQUIRES_ACTION',
+  'AUTHORIZED',
+  'CAPTURED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+  'VOIDED',
+  'DECLINED',
+]);
+
+/**
+ * A payment of an order through a provider. Amounts are minor units of
+ * the order's currency; captured and refunded only grow.
+ */
+export const payments = pgTable(
+  'payments',
+  {
+    id: uuid('id').primaryKey(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    method: paymentMethodKind('method').notNull(),
+    /** Provider name such as `sandbox` or `stripe`; `manual` for bank transfer and cash. */
+    provider: text('provider').notNull(),
+    /** The provider's id; null for manual payments. */
+    providerPaymentId: text('provider_payment_id'),
+    status: paymentStatus('status').notNull(),
+    currencyCode: text('currency_code').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    capturedAmount: bigint('captured_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    refundedAmount: bigint('refunded_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    /** The provider's fees on the captured amount, as posted to the ledger. */
+    feeAmount: bigint('fee_amount', { mode: 'number' }).notNull().default(0),
+    declineCode: text('decline_code'),
+    declineMessage: text('decline_message'),
+    ...timestamps,
+  },
+  (table) => [
+    index('payments_order_idx').on(table.orderId),
+    uniqueIndex('payments_provider_payment_idx').on(
+      table.provider,
+      table.providerPaymentId,
+    ),
+    check(
+      'payments_amounts_in_range',
+      sql`${table.amount} >= 0 and ${table.capturedAmount} between 0 and ${table.amount} and ${table.refundedAmount} between 0 and ${table.capturedAmount} and ${table.feeAmount} >= 0`,
+    ),
+  ],
+);
+
+export const refundStatus = pgEnum('refund_status', [
+  'PENDING',
+  'SUCCEEDED',
+  'FAILED',
+]);
+
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: uuid('id').primaryKey(),
+    paymentId: uuid('payment_id')
+      .notNull()
+      .references(() => payments.id),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    status: refundStatus('status').notNull(),
+    providerRefundId: text('provider_refund_id'),
+    reason: text('reason'),
+    ...timestamps,
+  },
+  (table) => [
+    index('refunds_order_idx').on(table.orderId),
+    check('refunds_amount_positive', sql`${table.amount} > 0`),
+  ],
+);
+
+/** Staff notes on an order, oldest first. */
+export const orderNotes = pgTable(
+  'order_notes',
+  {
+    id: uuid('id').primaryKey(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    /** Staff account id of the author. */
+    authorId: text('author_id').notNull(),
+    body: text('body').notNull(),
+    createdAt: timestamps.createdAt,
+  },
+  (table) => [
+    index('order_notes_order_idx').on(table.orderId, table.createdAt),
+  ],
+);
+
+/**
+ * Results of requests made with an idempotency key. The first request
+ * inserts the row IN_PROGRESS and stores its response when done; a repeat
+ * with the same key gets that response, and a concurrent repeat waits
+ * for it. `requestHash` detects a key reused for a different request.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    /** The operation and what it acts on, such as `checkoutComplete:<checkout id>`. */
+    scope: text('scope').notNull(),
+    key: text('key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    status: text('status', { enum: ['IN_PROGRESS', 'COMPLETED'] }).notNull(),
+    response: jsonb('response'),
+    /** Until then the request is taken to be running; afterwards a repeat may take it over. */
+    lockedUntil: timestamp('locked_until', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+    createdAt: timestamps.createdAt,
+    completedAt: timestamp('completed_at', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+  },
+  (table) => [primaryKey({ columns: [table.scope, table.key] })],
+);
+
+/** Provider webhook events already applied, so a replay is applied once. */
+export const providerWebhookEvents = pgTable(
+  'provider_webhook_events',
+  {
+    provider: text('provider').notNull(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' })
+      .notNull()
+      .defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.provider, table.eventId] })],
+);
+
+/**
+ * State of the sandbox payment provider (payments/sandbox.ts), shared by
+ * the replicas of the orders service like a real provider's would be.
+ */
+export const sandboxPaymentRecords = pgTable('sandbox_payment_records', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: timestamps.updatedAt,
+});
+
+export const ledgerAccountType = pgEnum('ledger_account_type', [
+  'ASSET',
+  'LIABILITY',
+  'EQUITY',
+  'REVENUE',
+  'EXPENSE',
+]);
+
+/** The chart of accounts; the migration creates the accounts postings use. */
+export const ledgerAccounts = pgTable('ledger_accounts', {
+  /** Account number such as `1000`, as accounting packages expect. */
+  code: text('code').primaryKey(),
+  name: text('name').notNull(),
+  type: ledgerAccountType('type').notNull(),
+});
+
+/**
+ * One balanced posting. The lines of an entry always sum to equal debits
+ * and credits: a deferred constraint trigger checks every entry at commit,
+ * and lines can be neither updated nor deleted (corrections are new
+ * entries), so an unbalanced journal cannot be committed.
+ */
+export const journalEntries = pgTable(
+  'journal_entries',
+  {
+    id: uuid('id').primaryKey(),
+    /** Sequential number for people and for export order. */
+    number: bigint('number', { mode: 'number' })
+      .notNull()
+      .unique()
+      .generatedAlwaysAsIdentity(),
+    /** What caused it: CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER. */
+    kind: text('kind').notNull(),
+    /**
+     * What the entry records, such as `capture:<payment id>:<provider id>`;
+     * unique, so the same money movement is never posted twice even when a
+     * webhook and a direct answer report it at once.
+     */
+    sourceKey: text('source_key').notNull().unique(),
+    orderId: uuid('order_id').references(() => orders.id),
+    paymentId: uuid('payment_id').references(() => payments.id),
+    refundId: uuid('refund_id').references(() => refunds.id),
+    currencyCode: text('currency_code').notNull(),
+    description: text('description').notNull(),
+    /** When the money moved; the period a trial balance or export covers. */
+    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' })
+      .notNull()
+      .defaultNow(),
+    createdAt: timestamps.createdAt,
+  },
+  (table) => [
+    index('journal_entries_occurred_idx').on(table.occurredAt, table.number),
+    index('journal_entries_order_idx').on(table.orderId),
+  ],
+);
+
+export const journalLines = pgTable(
+  'journal_lines',
+  {
+    id: uuid('id').primaryKey(),
+    entryId: uuid('entry_id')
+      .notNull()
+      .references(() => journalEntries.id),
+    accountCode: text('account_code')
+      .notNull()
+      .references(() => ledgerAccounts.code),
+    /** Minor units of the entry's currency; exactly one of debit and credit is above 0. */
+    debit: bigint('debit', { mode: 'number' }).notNull().default(0),
+    credit: bigint('credit', { mode: 'number' }).notNull().default(0),
+  },
+  (table) => [
+    index('journal_lines_entry_idx').on(table.entryId),
+    index('journal_lines_account_idx').on(table.accountCode),
+    check(
+      'journal_lines_one_side',
+      sql`${table.debit} >= 0 and ${table.credit} >= 0 and (${table.debit} = 0) <> (${table.credit} = 0)`,
+    ),
+  ],
+);
+
 export type CustomerRow = typeof customers.$inferSelect;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderLineRow = typeof orderLines.$inferSelect;
 export type CustomerRefreshTokenRow = typeof customerRefreshTokens.$inferSelect;
+export type CheckoutRow = typeof checkouts.$inferSelect;
+export type PaymentRow = typeof payments.$inferSelect;
+export type RefundRow = typeof refunds.$inferSelect;
+export type OrderNoteRow = typeof orderNotes.$inferSelect;
+export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect;
+export type JournalEntryRow = typeof journalEntries.$inferSelect;
+export type JournalLineRow = typeof journalLines.$inferSelect;

@@ -1,0 +1,139 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import {
+  userError,
+  UserErrorCode,
+  type UserError,
+} from '../../../platform/errors.js';
+import { isUuid, uuidv7 } from '../../../platform/ids.js';
+import type { SubgraphCaller } from '../../../platform/identity.js';
+import { canSeeCustomerData } from '../access.js';
+import type { Context } from '../context.js';
+import * as tables from '../db/tables.js';
+import type { CheckoutRow } from '../db/tables.js';
+import {
+  validateCheckoutFields,
+  type CheckoutFieldsInput,
+} from './validation.js';
+
+export interface CheckoutResult {
+  checkout: CheckoutRow | null;
+  userErrors: UserError[];
+}
+
+/**
+ * Whether `caller` may read and change `checkout`: anyone holding a
+ * guest's checkout id, and for a customer's checkout that customer,
+ * staff and services.
+ */
+export function canUseCheckout(
+  caller: SubgraphCaller,
+  checkout: CheckoutRow,
+): boolean {
+  return (
+    checkout.customerId === null ||
+    canSeeCustomerData(caller, checkout.customerId)
+  );
+}
+
+/** The checkout with `id` when `caller` may use it; null otherwise. */
+export async function findCheckout(
+  context: Pick<Context, 'db' | 'caller'>,
+  id: string,
+): Promise<CheckoutRow | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await context.db
+    .select()
+    .from(tables.checkouts)
+    .where(eq(tables.checkouts.id, id));
+  return row && canUseCheckout(context.caller, row) ? row : null;
+}
+
+export function checkoutNotFound(id: string, field: string[]): UserError {
+  return userError(
+    field,
+    `No checkout has id "${id}"; create one with checkoutCreate.`,
+    UserErrorCode.NotFound,
+  );
+}
+
+export function checkoutCompletedError(
+  checkout: CheckoutRow,
+  field: string[],
+): UserError {
+  return userError(
+    field,
+    `Checkout ${checkout.id} was completed at ${checkout.completedAt!.toISOString()} and cannot change; start a new checkout with checkoutCreate.`,
+    UserErrorCode.CheckoutCompleted,
+  );
+}
+
+/** Creates a checkout; a signed-in customer's belongs to them. */
+export async function createCheckout(
+  context: Context,
+  input: CheckoutFieldsInput & { lines: CheckoutFieldsInput['lines'] },
+): Promise<CheckoutResult> {
+  const { fields, userErrors } = validateCheckoutFields(input);
+  if (userErrors.length > 0) return { checkout: null, userErrors };
+  const { caller, db } = context;
+  const customerId =
+    caller.kind === 'customer' && caller.subject ? caller.subject : null;
+  let email = fields.email ?? null;
+  if (email === null && customerId !== null) {
+    const customer = await context.loaders.customerById.load(customerId);
+    email = customer?.email ?? null;
+  }
+  const [checkout] = await db
+    .insert(tables.checkouts)
+    .values({
+      id: uuidv7(),
+      customerId,
+      email,
+      lines: fields.lines ?? [],
+      shippingAddress: fields.shippingAddress ?? null,
+      shippingMethodCode: fields.shippingMethodCode ?? null,
+    })
+    .returning();
+  return { checkout: checkout!, userErrors: [] };
+}
+
+/** Changes the fields sent of a checkout that is not completed. */
+export async function updateCheckout(
+  context: Context,
+  input: CheckoutFieldsInput & { id: string },
+): Promise<CheckoutResult> {
+  const existing = await findCheckout(context, input.id);
+  if (!existing) {
+    return {
+      checkout: null,
+      userErrors: [checkoutNotFound(input.id, ['input', 'id'])],
+    };
+  }
+  if (existing.completedAt) {
+    return {
+      checkout: null,
+      userErrors: [checkoutCompletedError(existing, ['input', 'id'])],
+    };
+  }
+  const { fields, userErrors } = validateCheckoutFields(input);
+  if (userErrors.length > 0) return { checkout: null, userErrors };
+  // The update matches only a checkout still open, so a completion that
+  // commits meanwhile wins and this update reports it.
+  const [checkout] = await context.db
+    .update(tables.checkouts)
+    .set({ ...fields, updatedAt: new Date() })
+    .where(
+      and(
+        eq(tables.checkouts.id, existing.id),
+        isNull(tables.checkouts.completedAt),
+      ),
+    )
+    .returning();
+  if (!checkout) {
+    const completed = (await findCheckout(context, existing.id))!;
+    return {
+      checkout: null,
+      userErrors: [checkoutCompletedError(completed, ['input', 'id'])],
+    };
+  }
+  return { checkout, userErrors: [] };
+}

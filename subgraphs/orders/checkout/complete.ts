@@ -1,0 +1,609 @@
+import { createHash } from 'node:crypto';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import {
+  userError,
+  UserErrorCode,
+  type UserError,
+} from '../../../platform/errors.js';
+import { uuidv7 } from '../../../platform/ids.js';
+import { appendEvents } from '../../../platform/outbox.js';
+import type { Context } from '../context.js';
+import * as tables from '../db/tables.js';
+import type { CheckoutRow, PaymentRow } from '../db/tables.js';
+import {
+  ordersDependencies,
+  type OrdersDependencies,
+} from '../dependencies.js';
+import { transition, type FinancialStatus } from '../financial-status.js';
+import {
+  IdempotencyKeyBusyError,
+  IdempotencyKeyReusedError,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  withIdempotencyKey,
+} from '../idempotency.js';
+import { postCapture } from '../ledger/posting.js';
+import {
+  captureAtCheckout,
+  PaymentProviderError,
+  type ProviderPayment,
+} from '../payments/index.js';
+import type { PricedLine, Reservation } from '../stock/stock-client.js';
+import {
+  checkoutCompletedError,
+  checkoutNotFound,
+  findCheckout,
+} from './checkouts.js';
+import { lineProblemError } from './line-pricing.js';
+import { holdOrderStock } from './order-stock.js';
+import {
+  checkoutSettings,
+  computeTotals,
+  type CheckoutTotals,
+} from './pricing.js';
+
+type PaymentMethod = PaymentRow['method'];
+
+export interface CheckoutCompleteInput {
+  checkoutId: string;
+  payment: { method: PaymentMethod; cardToken?: string | null };
+  idempotencyKey: string;
+}
+
+export interface PaymentActionValue {
+  providerPaymentId: string;
+  provider: string;
+  clientSecret: string | null;
+}
+
+/** What checkoutComplete returns; kept as JSON for repeats of the key. */
+export interface CompletionResult {
+  orderId: string | null;
+  paymentAction: PaymentActionValue | null;
+  userErrors: UserError[];
+}
+
+const failed = (...userErrors: UserError[]): CompletionResult => ({
+  orderId: null,
+  paymentAction: null,
+  userErrors,
+});
+
+/**
+ * Completes a checkout once per idempotency key: reserves the stock of
+ * every line, takes the payment and writes the order. A failure before
+ * the order is written releases the reservation and writes nothing, and
+ * its result is not kept, so the customer can fix the problem and retry
+ * with the same key.
+ */
+export async function completeCheckout(
+  context: Context,
+  input: CheckoutCompleteInput,
+): Promise<CompletionResult> {
+  const key = input.idempotencyKey;
+  if (key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    return failed(
+      userError(
+        ['input', 'idempotencyKey'],
+        `The idempotency key is ${key.length} characters long; use 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH}, such as a UUID made for this purchase.`,
+        UserErrorCode.Invalid,
+      ),
+    );
+  }
+  const checkout = await findCheckout(context, input.checkoutId);
+  if (!checkout) {
+    return failed(checkoutNotFound(input.checkoutId, ['input', 'checkoutId']));
+  }
+  const request = {
+    checkoutId: checkout.id,
+    method: input.payment.method,
+    cardToken: input.payment.cardToken ?? null,
+  };
+  try {
+    return await withIdempotencyKey(
+      context.db,
+      {
+        scope: `checkoutComplete:${checkout.id}`,
+        key,
+        request,
+        keep: (result) => result.orderId !== null,
+      },
+      () => new Completion(context, checkout.id, input.payment).run(),
+    );
+  } catch (error) {
+    if (error instanceof IdempotencyKeyReusedError) {
+      return failed(
+        userError(
+          ['input', 'idempotencyKey'],
+          `${error.message} The key "${key}" completed this checkout with other payment details.`,
+          UserErrorCode.IdempotencyKeyReused,
+        ),
+      );
+    }
+    if (error instanceof IdempotencyKeyBusyError) {
+      return failed(
+        userError(
+          ['input', 'idempotencyKey'],
+          error.message,
+          UserErrorCode.IdempotencyKeyInUse,
+        ),
+      );
+    }
+    throw error;
+  }
+}
+
+/** The outcome of the provider for a card, or the pending manual payment. */
+interface TakenPayment {
+  provider: string;
+  remote: ProviderPayment | null;
+  status: PaymentRow['status'];
+  orderStatus: FinancialStatus;
+}
+
+/** One completion attempt, step by step. */
+class Completion {
+  private readonly dependencies: OrdersDependencies;
+
+  constructor(
+    private readonly context: Context,
+    private readonly checkoutId: string,
+    private readonly payment: CheckoutCompleteInput['payment'],
+  ) {
+    this.dependencies = ordersDependencies(context.db, context.config);
+  }
+
+  async run(): Promise<CompletionResult> {
+    // Every attempt uses the order id chosen by the first, so stock and
+    // the provider see one order however often the customer retries.
+    const checkout = await this.chooseOrderId();
+    if (!checkout) {
+      const completed = (await findCheckout(this.context, this.checkoutId))!;
+      return failed(checkoutCompletedError(completed, ['input', 'checkoutId']));
+    }
+    const orderId = checkout.orderId!;
+    const before = this.checkBeforeReserving(checkout);
+    if (before.length > 0) return failed(...before);
+
+    const reserved = await this.reserve(checkout, orderId);
+    if ('userErrors' in reserved) return reserved;
+    const { reservation } = reserved;
+
+    const totals = computeTotals(
+      checkoutSettings(this.context.config),
+      reservation.lines,
+      checkout.shippingMethodCode,
+    );
+    const shipping = this.checkShipping(checkout, totals);
+    if (shipping.length > 0) {
+      await this.dependencies.stock.release(orderId);
+      return failed(...shipping);
+    }
+
+    const taken = await this.takePayment(orderId, totals);
+    if ('userErrors' in taken) {
+      await this.dependencies.stock.release(orderId);
+      return taken;
+    }
+
+    const written = await this.writeOrder(checkout, reservation, totals, taken);
+    if (written === 'completed-by-another') {
+      await this.undoDuplicatePayment(orderId, taken);
+    } else if (taken.status !== 'REQUIRES_ACTION') {
+      await this.holdStock(orderId);
+    }
+    return {
+      orderId,
+      paymentAction:
+        taken.status === 'REQUIRES_ACTION' && taken.remote
+          ? {
+              providerPaymentId: taken.remote.providerPaymentId,
+              provider: taken.provider,
+              clientSecret: taken.remote.clientSecret ?? null,
+            }
+          : null,
+      userErrors: [],
+    };
+  }
+
+  /** Sets the checkout's order id once; null when it is completed. */
+  private async chooseOrderId(): Promise<CheckoutRow | null> {
+    const [checkout] = await this.context.db
+      .update(tables.checkouts)
+      .set({
+        orderId: sql`coalesce(${tables.checkouts.orderId}, ${uuidv7()}::uuid)`,
+      })
+      .where(
+        and(
+          eq(tables.checkouts.id, this.checkoutId),
+          isNull(tables.checkouts.completedAt),
+        ),
+      )
+      .returning();
+    return checkout ?? null;
+  }
+
+  private checkBeforeReserving(checkout: CheckoutRow): UserError[] {
+    const errors: UserError[] = [];
+    if (checkout.lines.length === 0) {
+      errors.push(
+        userError(
+          ['checkout', 'lines'],
+          'The checkout has no lines; add some with checkoutUpdate.',
+          UserErrorCode.Required,
+        ),
+      );
+    }
+    if (!checkout.email) {
+      errors.push(
+        userError(
+          ['checkout', 'email'],
+          'The checkout has no email; set one with checkoutUpdate so the customer gets the receipt.',
+          UserErrorCode.Required,
+        ),
+      );
+    }
+    if (this.payment.method === 'CARD' && !this.payment.cardToken?.trim()) {
+      errors.push(
+        userError(
+          ['input', 'payment', 'cardToken'],
+          "A card payment needs cardToken: the token from the payment provider's client library.",
+          UserErrorCode.Required,
+        ),
+      );
+    }
+    return errors;
+  }
+
+  private checkShipping(
+    checkout: CheckoutRow,
+    totals: CheckoutTotals,
+  ): UserError[] {
+    if (!totals.requiresShipping) return [];
+    const errors: UserError[] = [];
+    if (!checkout.shippingAddress) {
+      errors.push(
+        userError(
+          ['checkout', 'shippingAddress'],
+          'The checkout has items to ship but no shipping address; set one with checkoutUpdate.',
+          UserErrorCode.Required,
+        ),
+      );
+    }
+    if (!totals.shippingMethod) {
+      errors.push(
+        userError(
+          ['checkout', 'shippingMethodCode'],
+          `The checkout has items to ship but no shipping method; choose one of ${totals.shippingMethods
+            .map((method) => method.code)
+            .join(', ')} with checkoutUpdate.`,
+          UserErrorCode.Required,
+        ),
+      );
+    }
+    return errors;
+  }
+
+  /**
+   * Reserves every line at once. A reservation left by an earlier attempt
+   * for other quantities (the lines changed since) is released and made
+   * anew, so the order never holds less or more than it sells.
+   */
+  private async reserve(
+    checkout: CheckoutRow,
+    orderId: string,
+  ): Promise<{ reservation: Reservation } | CompletionResult> {
+    const { stock } = this.dependencies;
+    const ttlSeconds = this.context.config.STOCK_RESERVATION_TTL_SECONDS;
+    for (let attempt = 0; ; attempt++) {
+      const result = await stock.reserve(orderId, checkout.lines, {
+        ttlSeconds,
+      });
+      if (!result.ok) {
+        return failed(
+          ...result.problems.map((problem) =>
+            lineProblemError(
+              problem,
+              Math.max(
+                0,
+                checkout.lines.findIndex((line) => line.sku === problem.sku),
+              ),
+              ['checkout', 'lines'],
+            ),
+          ),
+        );
+      }
+      if (matchesLines(result.reservation.lines, checkout) || attempt > 0) {
+        return { reservation: result.reservation };
+      }
+      await stock.release(orderId);
+    }
+  }
+
+  private async takePayment(
+    orderId: string,
+    totals: CheckoutTotals,
+  ): Promise<TakenPayment | CompletionResult> {
+    const { payments } = this.dependencies;
+    if (this.payment.method !== 'CARD') {
+      return {
+        provider: 'manual',
+        remote: null,
+        status: 'PENDING',
+        orderStatus: 'PENDING',
+      };
+    }
+    const token = this.payment.cardToken!.trim();
+    const capture = captureAtCheckout(this.context.config);
+    let remote: ProviderPayment;
+    try {
+      remote = await payments.authorize({
+        amount: totals.total,
+        currencyCode: checkoutSettings(this.context.config).currencyCode,
+        paymentToken: token,
+        capture,
+        // The same order, amount and token give the same key, so a retry
+        // finds the first payment instead of charging again.
+        idempotencyKey: `order-${orderId}-${createHash('sha256')
+          .update(`${totals.total}\n${capture}\n${token}`)
+          .digest('hex')
+          .slice(0, 32)}`,
+        metadata: { orderId, checkoutId: this.checkoutId },
+      });
+    } catch (error) {
+      if (!(error instanceof PaymentProviderError)) throw error;
+      this.context.logger.warn({ err: error, orderId }, 'payment failed');
+      return failed(
+        userError(
+          ['input', 'payment'],
+          `The payment could not be taken (${error.message}). Try again with the same idempotencyKey; a repeat never charges twice.`,
+          UserErrorCode.PaymentFailed,
+        ),
+      );
+    }
+    switch (remote.status) {
+      case 'captured':
+        return {
+          provider: payments.name,
+          remote,
+          status: 'CAPTURED',
+          orderStatus: 'PAID',
+        };
+      case 'authorized':
+        return {
+          provider: payments.name,
+          remote,
+          status: 'AUTHORIZED',
+          orderStatus: 'AUTHORIZED',
+        };
+      case 'requires_action':
+      case 'processing':
+        return {
+          provider: payments.name,
+          remote,
+          status: 'REQUIRES_ACTION',
+          orderStatus: 'PENDING',
+        };
+      default:
+        return failed(
+          userError(
+            ['input', 'payment', 'cardToken'],
+            `${remote.declineMessage ?? 'The card was declined.'} Use another card or payment method.`,
+            UserErrorCode.PaymentDeclined,
+          ),
+        );
+    }
+  }
+
+  /**
+   * Writes the order, its lines and payment, the ledger entry of a capture
+   * and the outbox events in one transaction, and marks the checkout
+   * completed. When another attempt completed it first, writes nothing.
+   */
+  private async writeOrder(
+    checkout: CheckoutRow,
+    reservation: Reservation,
+    totals: CheckoutTotals,
+    taken: TakenPayment,
+  ): Promise<'written' | 'completed-by-another'> {
+    const orderId = checkout.orderId!;
+    const currencyCode = checkoutSettings(this.context.config).currencyCode;
+    const priced = new Map(reservation.lines.map((line) => [line.sku, line]));
+    return this.context.db.transaction(async (transaction) => {
+      const [locked] = await transaction
+        .select()
+        .from(tables.checkouts)
+        .where(eq(tables.checkouts.id, checkout.id))
+        .for('update');
+      if (locked!.completedAt) return 'completed-by-another';
+
+      const [order] = await transaction
+        .insert(tables.orders)
+        .values({
+          id: orderId,
+          customerId: checkout.customerId,
+          email: checkout.email!,
+          financialStatus:
+            taken.orderStatus === 'PENDING'
+              ? 'PENDING'
+              : transition('PENDING', taken.orderStatus),
+          channel: 'online',
+          checkoutId: checkout.id,
+          currencyCode,
+          subtotalAmount: totals.subtotal,
+          discountAmount: totals.discount,
+          shippingAmount: totals.shipping,
+          taxAmount: totals.tax,
+          totalAmount: totals.total,
+          shippingAddress: totals.requiresShipping
+            ? checkout.shippingAddress
+            : null,
+          shippingMethodCode: totals.shippingMethod?.code ?? null,
+          shippingMethodTitle: totals.shippingMethod?.title ?? null,
+        })
+        .returning();
+      await transaction.insert(tables.orderLines).values(
+        checkout.lines.map((line, position) => {
+          const catalogLine: PricedLine = priced.get(line.sku)!;
+          return {
+            id: uuidv7(),
+            orderId,
+            variantId: catalogLine.variantId,
+            sku: line.sku,
+            title: catalogLine.title,
+            position,
+            quantity: line.quantity,
+            unitPriceAmount: catalogLine.unitPriceAmount,
+          };
+        }),
+      );
+      const { remote } = taken;
+      const [payment] = await transaction
+        .insert(tables.payments)
+        .values({
+          id: uuidv7(),
+          orderId,
+          method: this.payment.method,
+          provider: taken.provider,
+          providerPaymentId: remote?.providerPaymentId ?? null,
+          status: taken.status,
+          currencyCode,
+          amount: totals.total,
+          capturedAmount:
+            taken.status === 'CAPTURED' ? remote!.amountCaptured : 0,
+          feeAmount: taken.status === 'CAPTURED' ? (remote!.feeAmount ?? 0) : 0,
+        })
+        .returning();
+      if (taken.status === 'CAPTURED') {
+        await postCapture(transaction, {
+          order: order!,
+          payment: payment!,
+          amount: payment!.capturedAmount,
+          feeAmount: payment!.feeAmount,
+          reference: remote!.providerPaymentId,
+        });
+      }
+      await transaction
+        .update(tables.checkouts)
+        .set({ completedAt: new Date(), updatedAt: new Date() })
+        .where(eq(tables.checkouts.id, checkout.id));
+      await appendEvents(transaction, [
+        {
+          type: 'order.created',
+          aggregateId: orderId,
+          payload: {
+            orderId,
+            number: order!.number,
+            checkoutId: checkout.id,
+            customerId: checkout.customerId,
+            financialStatus: order!.financialStatus,
+            currencyCode,
+            totalAmount: totals.total,
+            lines: checkout.lines.map((line) => ({
+              sku: line.sku,
+              variantId: priced.get(line.sku)!.variantId,
+              quantity: line.quantity,
+              unitPriceAmount: priced.get(line.sku)!.unitPriceAmount,
+            })),
+          },
+        },
+        {
+          type: `payment.${paymentEventName(taken.status)}`,
+          aggregateId: orderId,
+          payload: {
+            orderId,
+            paymentId: payment!.id,
+            method: payment!.method,
+            provider: payment!.provider,
+            amount: payment!.amount,
+            capturedAmount: payment!.capturedAmount,
+            currencyCode,
+          },
+        },
+      ]);
+      return 'written';
+    });
+  }
+
+  /** Holds the stock until fulfilment; reconciliation retries a failure. */
+  private async holdStock(orderId: string): Promise<void> {
+    try {
+      await holdOrderStock(
+        this.context.db,
+        this.dependencies,
+        this.context.logger,
+        orderId,
+      );
+    } catch (error) {
+      this.context.logger.warn(
+        { err: error, orderId },
+        'confirming the stock of a new order failed; reconciliation retries it',
+      );
+    }
+  }
+
+  /**
+   * Another attempt with another key completed the checkout meanwhile.
+   * When this attempt's card payment is not the one recorded, it is
+   * voided or refunded so the customer pays once.
+   */
+  private async undoDuplicatePayment(
+    orderId: string,
+    taken: TakenPayment,
+  ): Promise<void> {
+    const remote = taken.remote;
+    if (!remote) return;
+    const [recorded] = await this.context.db
+      .select({ id: tables.payments.id })
+      .from(tables.payments)
+      .where(
+        and(
+          eq(tables.payments.orderId, orderId),
+          eq(tables.payments.providerPaymentId, remote.providerPaymentId),
+        ),
+      );
+    if (recorded) return;
+    const { payments } = this.dependencies;
+    const key = `duplicate-${remote.providerPaymentId}`;
+    try {
+      if (remote.status === 'captured') {
+        await payments.refund(
+          remote.providerPaymentId,
+          remote.amountCaptured,
+          key,
+        );
+      } else {
+        await payments.void(remote.providerPaymentId, key);
+      }
+    } catch (error) {
+      this.context.logger.error(
+        { err: error, orderId, providerPaymentId: remote.providerPaymentId },
+        'a duplicate checkout payment could not be undone; refund it by hand',
+      );
+    }
+  }
+}
+
+function paymentEventName(status: PaymentRow['status']): string {
+  switch (status) {
+    case 'CAPTURED':
+      return 'captured';
+    case 'AUTHORIZED':
+      return 'authorized';
+    case 'REQUIRES_ACTION':
+      return 'requires_action';
+    default:
+      return 'pending';
+  }
+}
+
+/** True when the reservation holds exactly the checkout's quantities per SKU. */
+function matchesLines(reserved: PricedLine[], checkout: CheckoutRow): boolean {
+  const wanted = new Map<string, number>();
+  for (const line of checkout.lines) {
+    wanted.set(line.sku, (wanted.get(line.sku) ?? 0) + line.quantity);
+  }
+  return (
+    reserved.length === wanted.size &&
+    reserved.every((line) => wanted.get(line.sku) === line.quantity)
+  );
+}

@@ -1,0 +1,188 @@
+import { userError, type UserError } from '../../../platform/errors.js';
+import type { Context } from '../context.js';
+import type { CheckoutRow, OrderLineRow, OrderRow } from '../db/tables.js';
+import { ordersDependencies } from '../dependencies.js';
+import type { LineProblem, PricedLine } from '../stock/stock-client.js';
+import {
+  checkoutSettings,
+  computeTotals,
+  type CheckoutTotals,
+} from './pricing.js';
+
+/** One checkout line with its current price, or why it cannot be bought. */
+export interface PricedCheckoutLine {
+  sku: string;
+  quantity: number;
+  title: string | null;
+  unitPriceAmount: number | null;
+  variantId: string | null;
+  problem: UserError | null;
+}
+
+export interface CheckoutPricing {
+  currencyCode: string;
+  lines: PricedCheckoutLine[];
+  totals: CheckoutTotals;
+}
+
+/**
+ * Pricings of one request by checkout state, so the fields of one
+ * checkout (lines, subtotal, tax, ...) share one catalog call.
+ */
+const pricingsOfRequest = new WeakMap<
+  object,
+  Map<string, Promise<CheckoutPricing>>
+>();
+
+/**
+ * Prices a checkout: an open one through the catalog now, a completed one
+ * from its order, whose prices were frozen at purchase.
+ */
+export function priceCheckout(
+  context: Context,
+  checkout: CheckoutRow,
+): Promise<CheckoutPricing> {
+  let pricings = pricingsOfRequest.get(context.loaders);
+  if (!pricings) {
+    pricings = new Map();
+    pricingsOfRequest.set(context.loaders, pricings);
+  }
+  const key = JSON.stringify([
+    checkout.id,
+    checkout.lines,
+    checkout.shippingMethodCode,
+    checkout.completedAt?.toISOString() ?? null,
+  ]);
+  let pricing = pricings.get(key);
+  if (!pricing) {
+    pricing = checkout.completedAt
+      ? priceFromOrder(context, checkout)
+      : priceFromCatalog(context, checkout);
+    pricings.set(key, pricing);
+  }
+  return pricing;
+}
+
+async function priceFromCatalog(
+  context: Context,
+  checkout: CheckoutRow,
+): Promise<CheckoutPricing> {
+  const settings = checkoutSettings(context.config);
+  const { stock } = ordersDependencies(context.db, context.config);
+  const lines = checkout.lines;
+  const problemsBySku = new Map<string, LineProblem[]>();
+  const pricedBySku = new Map<string, PricedLine>();
+  if (lines.length > 0) {
+    const result = await stock.priceLines(lines);
+    if (result.ok) {
+      for (const line of result.lines) pricedBySku.set(line.sku, line);
+    } else {
+      for (const problem of result.problems) {
+        const list = problemsBySku.get(problem.sku) ?? [];
+        list.push(problem);
+        problemsBySku.set(problem.sku, list);
+      }
+      // The catalog prices nothing when a line has a problem, so the other
+      // lines are priced on their own to show their prices and a subtotal.
+      const fine = lines.filter((line) => !problemsBySku.has(line.sku));
+      if (fine.length > 0) {
+        const retry = await stock.priceLines(fine);
+        if (retry.ok) {
+          for (const line of retry.lines) pricedBySku.set(line.sku, line);
+        }
+      }
+    }
+  }
+  const priced: PricedCheckoutLine[] = lines.map((line, index) => {
+    const catalogLine = pricedBySku.get(line.sku);
+    const [problem] = problemsBySku.get(line.sku) ?? [];
+    return {
+      sku: line.sku,
+      quantity: line.quantity,
+      title: catalogLine?.title ?? null,
+      unitPriceAmount: catalogLine?.unitPriceAmount ?? null,
+      variantId: catalogLine?.variantId ?? null,
+      problem: problem ? lineProblemError(problem, index, ['lines']) : null,
+    };
+  });
+  const pricedLines = priced.flatMap((line) =>
+    line.unitPriceAmount === null
+      ? []
+      : [
+          {
+            ...pricedBySku.get(line.sku)!,
+            quantity: line.quantity,
+          },
+        ],
+  );
+  return {
+    currencyCode: settings.currencyCode,
+    lines: priced,
+    totals: computeTotals(
+      settings,
+      pricedLines,
+      checkout.shippingMethodCode,
+      priced.some((line) => line.unitPriceAmount === null),
+    ),
+  };
+}
+
+/** A catalog line problem as a user error on the line at `index`. */
+export function lineProblemError(
+  problem: LineProblem,
+  index: number,
+  prefix: string[],
+): UserError {
+  const field = problem.code === 'OUT_OF_STOCK' ? 'quantity' : 'sku';
+  return userError(
+    [...prefix, String(index), field],
+    problem.message,
+    problem.code as UserError['code'],
+  );
+}
+
+async function priceFromOrder(
+  context: Context,
+  checkout: CheckoutRow,
+): Promise<CheckoutPricing> {
+  const order = checkout.orderId
+    ? await context.loaders.orderById.load(checkout.orderId)
+    : null;
+  if (!order) return priceFromCatalog(context, checkout);
+  const orderLines = await context.loaders.linesByOrderId.load(order.id);
+  return orderPricing(order, orderLines);
+}
+
+function orderPricing(
+  order: OrderRow,
+  orderLines: OrderLineRow[],
+): CheckoutPricing {
+  const shippingMethod = order.shippingMethodCode
+    ? {
+        code: order.shippingMethodCode,
+        title: order.shippingMethodTitle ?? order.shippingMethodCode,
+        priceAmount: order.shippingAmount,
+      }
+    : null;
+  return {
+    currencyCode: order.currencyCode,
+    lines: orderLines.map((line) => ({
+      sku: line.sku,
+      quantity: line.quantity,
+      title: line.title,
+      unitPriceAmount: line.unitPriceAmount,
+      variantId: line.variantId,
+      problem: null,
+    })),
+    totals: {
+      requiresShipping: shippingMethod !== null,
+      shippingMethods: shippingMethod ? [shippingMethod] : [],
+      shippingMethod,
+      subtotal: order.subtotalAmount,
+      discount: order.discountAmount,
+      shipping: order.shippingAmount,
+      tax: order.taxAmount,
+      total: order.totalAmount,
+    },
+  };
+}

@@ -1,0 +1,234 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { uuidv7 } from '../../../platform/ids.js';
+import type { Logger } from '../../../platform/logger.js';
+import { appendEvents } from '../../../platform/outbox.js';
+import * as tables from '../db/tables.js';
+import type { OrderRow } from '../db/tables.js';
+import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
+import { transition } from '../financial-status.js';
+import type { OrdersTransaction } from '../ledger/posting.js';
+import {
+  ReservationStateError,
+  type LineProblem,
+  type StockLineInput,
+} from '../stock/stock-client.js';
+
+/** Author of the notes the orders service writes itself. */
+export const SYSTEM_NOTE_AUTHOR = 'system:checkout';
+
+export type StockHoldOutcome =
+  /** The reservation is held until commit or release. */
+  | 'confirmed'
+  /** Nothing to do: already confirmed, cancelled, or locked by a replica. */
+  | 'unchanged'
+  /** The stock is gone: the order was flagged for staff. */
+  | 'flagged';
+
+/**
+ * Makes the catalog hold an order's stock until fulfilment: confirms its
+ * reservation, or reserves again when the reservation expired or was
+ * released. When the stock is gone the order is flagged: an unpaid order
+ * is cancelled and its authorization voided, a paid one gets a note for
+ * staff; nothing is ever sold twice.
+ *
+ * The order row stays locked meanwhile, so checkout, webhooks and the
+ * reconciliation of every replica never work on one order at once.
+ */
+export async function holdOrderStock(
+  db: OrdersDatabase,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  orderId: string,
+  options: { skipLocked?: boolean } = {},
+): Promise<StockHoldOutcome> {
+  return db.transaction(async (transaction) => {
+    const locking = transaction
+      .select()
+      .from(tables.orders)
+      .where(eq(tables.orders.id, orderId));
+    const [order] = options.skipLocked
+      ? await locking.for('update', { skipLocked: true })
+      : await locking.for('update');
+    if (!order || order.reservationConfirmedAt || order.cancelledAt) {
+      return 'unchanged';
+    }
+    const { stock } = dependencies;
+    if (await confirmReservation(dependencies, orderId)) {
+      await markConfirmed(transaction, orderId);
+      return 'confirmed';
+    }
+    const reserved = await stock.reserve(
+      orderId,
+      await orderStockLines(transaction, orderId),
+    );
+    if (reserved.ok && (await confirmReservation(dependencies, orderId))) {
+      await markConfirmed(transaction, orderId);
+      return 'confirmed';
+    }
+    const problems = reserved.ok ? [] : reserved.problems;
+    await flagOrder(transaction, dependencies, logger, order, problems);
+    return 'flagged';
+  });
+}
+
+/** True when the reservation is now held without expiry. */
+async function confirmReservation(
+  dependencies: OrdersDependencies,
+  orderId: string,
+): Promise<boolean> {
+  try {
+    const reservation = await dependencies.stock.confirm(orderId);
+    return (
+      reservation !== null &&
+      (reservation.status === 'ACTIVE' || reservation.status === 'COMMITTED')
+    );
+  } catch (error) {
+    if (error instanceof ReservationStateError) return false;
+    throw error;
+  }
+}
+
+async function markConfirmed(
+  transaction: OrdersTransaction,
+  orderId: string,
+): Promise<void> {
+  await transaction
+    .update(tables.orders)
+    .set({ reservationConfirmedAt: new Date(), updatedAt: new Date() })
+    .where(eq(tables.orders.id, orderId));
+}
+
+/** The order's lines summed per SKU, as the catalog reserves them. */
+export async function orderStockLines(
+  transaction: Pick<OrdersDatabase, 'select'>,
+  orderId: string,
+): Promise<StockLineInput[]> {
+  const lines = await transaction
+    .select({
+      sku: tables.orderLines.sku,
+      quantity: tables.orderLines.quantity,
+    })
+    .from(tables.orderLines)
+    .where(eq(tables.orderLines.orderId, orderId))
+    .orderBy(asc(tables.orderLines.position));
+  const bySku = new Map<string, number>();
+  for (const line of lines) {
+    bySku.set(line.sku, (bySku.get(line.sku) ?? 0) + line.quantity);
+  }
+  return [...bySku].map(([sku, quantity]) => ({ sku, quantity }));
+}
+
+async function flagOrder(
+  transaction: OrdersTransaction,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  order: OrderRow,
+  problems: LineProblem[],
+): Promise<void> {
+  const shortage =
+    problems.length > 0
+      ? problems.map((problem) => problem.message).join(' ')
+      : 'The catalog did not confirm the reservation.';
+  const unpaid =
+    order.financialStatus === 'PENDING' ||
+    order.financialStatus === 'AUTHORIZED';
+  if (unpaid) {
+    await cancelUnpaidOrder(transaction, dependencies, logger, order, {
+      reason: 'Out of stock before the order could be confirmed.',
+      paymentStatus: 'VOIDED',
+    });
+    await dependencies.stock.release(order.id);
+  }
+  const body = unpaid
+    ? `Stock could not be held, so the order was cancelled and its payment voided. ${shortage}`
+    : `Stock could not be held for this paid order: restock the items or refund the order. ${shortage}`;
+  const [existing] = await transaction
+    .select({ id: tables.orderNotes.id })
+    .from(tables.orderNotes)
+    .where(
+      and(
+        eq(tables.orderNotes.orderId, order.id),
+        eq(tables.orderNotes.authorId, SYSTEM_NOTE_AUTHOR),
+      ),
+    )
+    .limit(1);
+  if (!existing) {
+    await transaction.insert(tables.orderNotes).values({
+      id: uuidv7(),
+      orderId: order.id,
+      authorId: SYSTEM_NOTE_AUTHOR,
+      body,
+    });
+  }
+  logger.warn(
+    { orderId: order.id, cancelled: unpaid },
+    'stock could not be held for an order',
+  );
+}
+
+/**
+ * Cancels an order that took no money: voids authorizations at the
+ * provider, marks its open payments `paymentStatus` and the order
+ * CANCELLED. The caller releases the reservation after the change.
+ */
+export async function cancelUnpaidOrder(
+  transaction: OrdersTransaction,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  order: OrderRow,
+  options: { reason: string; paymentStatus: 'VOIDED' | 'DECLINED' },
+): Promise<void> {
+  const status = transition(order.financialStatus, 'CANCELLED');
+  const open = await transaction
+    .select()
+    .from(tables.payments)
+    .where(
+      and(
+        eq(tables.payments.orderId, order.id),
+        sql`${tables.payments.status} in ('PENDING', 'REQUIRES_ACTION', 'AUTHORIZED')`,
+      ),
+    )
+    .for('update');
+  for (const payment of open) {
+    const voidable =
+      options.paymentStatus === 'VOIDED' &&
+      payment.providerPaymentId !== null &&
+      payment.status !== 'PENDING';
+    if (voidable) {
+      try {
+        await dependencies.payments.void(
+          payment.providerPaymentId!,
+          `void-${payment.id}`,
+        );
+      } catch (error) {
+        // A payment the provider already declined or cancelled cannot be
+        // voided; nothing is held on the card either way.
+        logger.warn(
+          { err: error, paymentId: payment.id },
+          'voiding a payment of a cancelled order failed',
+        );
+      }
+    }
+    await transaction
+      .update(tables.payments)
+      .set({ status: options.paymentStatus, updatedAt: new Date() })
+      .where(eq(tables.payments.id, payment.id));
+  }
+  const now = new Date();
+  await transaction
+    .update(tables.orders)
+    .set({
+      financialStatus: status,
+      cancelledAt: now,
+      cancelReason: options.reason,
+      updatedAt: now,
+    })
+    .where(eq(tables.orders.id, order.id));
+  await appendEvents(transaction, [
+    {
+      type: 'order.cancelled',
+      aggregateId: order.id,
+      payload: { orderId: order.id, reason: options.reason },
+    },
+  ]);
+}

@@ -1,0 +1,331 @@
+import { and, eq } from 'drizzle-orm';
+import { uuidv7 } from '../../../platform/ids.js';
+import type { Logger } from '../../../platform/logger.js';
+import { appendEvents, type DomainEvent } from '../../../platform/outbox.js';
+import * as tables from '../db/tables.js';
+import type { OrderRow, PaymentRow } from '../db/tables.js';
+import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
+import { canTransition, transition } from '../financial-status.js';
+import {
+  postCapture,
+  postRefund,
+  type OrdersTransaction,
+} from '../ledger/posting.js';
+import type { ProviderPayment } from '../payments/index.js';
+import { cancelUnpaidOrder, holdOrderStock } from './order-stock.js';
+
+/** What to do with the order's stock once the change has committed. */
+export type StockFollowUp = 'hold' | 'release' | null;
+
+export type PaymentUpdateOutcome =
+  /** The change was written. */
+  | 'applied'
+  /** The event was applied before; nothing changed. */
+  | 'duplicate'
+  /** No payment of this shop has the provider's id. */
+  | 'unknown'
+  /** The payment already was in that state. */
+  | 'unchanged';
+
+/**
+ * Applies the state a provider reports for one of our payments: an
+ * asynchronous confirmation that succeeded or failed, a capture, or a
+ * refund made at the provider. With `event`, the event is recorded in
+ * the same transaction, so a replayed event changes nothing.
+ */
+export async function applyProviderPayment(
+  db: OrdersDatabase,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  update: {
+    providerPaymentId: string;
+    /** The payment after the event; fetched from the provider when null. */
+    payment: ProviderPayment | null;
+    event?: { id: string; type: string };
+  },
+): Promise<PaymentUpdateOutcome> {
+  const provider = dependencies.payments.name;
+  const result = await db.transaction(async (transaction) => {
+    const [found] = await transaction
+      .select({ id: tables.payments.id, orderId: tables.payments.orderId })
+      .from(tables.payments)
+      .where(
+        and(
+          eq(tables.payments.provider, provider),
+          eq(tables.payments.providerPaymentId, update.providerPaymentId),
+        ),
+      );
+    // An event about a payment not (yet) recorded is not marked applied,
+    // so a redelivery after the order commits still applies it.
+    if (!found) {
+      return { outcome: 'unknown' as const, followUp: null, orderId: null };
+    }
+    if (update.event) {
+      const recorded = await transaction
+        .insert(tables.providerWebhookEvents)
+        .values({
+          provider,
+          eventId: update.event.id,
+          type: update.event.type,
+        })
+        .onConflictDoNothing()
+        .returning({ eventId: tables.providerWebhookEvents.eventId });
+      if (recorded.length === 0) {
+        return { outcome: 'duplicate' as const, followUp: null, orderId: null };
+      }
+    }
+    // The order first, then its payment: the order every writer locks in.
+    const [order] = await transaction
+      .select()
+      .from(tables.orders)
+      .where(eq(tables.orders.id, found.orderId))
+      .for('update');
+    const [payment] = await transaction
+      .select()
+      .from(tables.payments)
+      .where(eq(tables.payments.id, found.id))
+      .for('update');
+    const remote =
+      update.payment ??
+      (await dependencies.payments.status(update.providerPaymentId));
+    const followUp = await applyPaymentState(
+      transaction,
+      dependencies,
+      logger,
+      order!,
+      payment!,
+      remote,
+    );
+    return {
+      outcome: followUp.changed ? ('applied' as const) : ('unchanged' as const),
+      followUp: followUp.stock,
+      orderId: order!.id,
+    };
+  });
+  if (result.orderId) {
+    await followUpStock(
+      db,
+      dependencies,
+      logger,
+      result.orderId,
+      result.followUp,
+    );
+  }
+  return result.outcome;
+}
+
+/** Holds or releases an order's stock after a committed payment change. */
+export async function followUpStock(
+  db: OrdersDatabase,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  orderId: string,
+  followUp: StockFollowUp,
+): Promise<void> {
+  try {
+    if (followUp === 'hold') {
+      await holdOrderStock(db, dependencies, logger, orderId);
+    } else if (followUp === 'release') {
+      await dependencies.stock.release(orderId);
+    }
+  } catch (error) {
+    // The reconciliation pass finds the order again and retries.
+    logger.warn(
+      { err: error, orderId, followUp },
+      'changing the stock of an order after a payment update failed',
+    );
+  }
+}
+
+/**
+ * Moves `payment` and `order` (both locked) to the provider's state.
+ * Captures post to the ledger and refunds not yet recorded are recorded;
+ * a failed confirmation cancels the order.
+ */
+export async function applyPaymentState(
+  transaction: OrdersTransaction,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  order: OrderRow,
+  payment: PaymentRow,
+  remote: ProviderPayment,
+): Promise<{ changed: boolean; stock: StockFollowUp }> {
+  const open =
+    payment.status === 'REQUIRES_ACTION' || payment.status === 'AUTHORIZED';
+  const events: DomainEvent[] = [];
+  let changed = false;
+  let stock: StockFollowUp = null;
+  const now = new Date();
+
+  if (remote.status === 'authorized' && payment.status === 'REQUIRES_ACTION') {
+    await setPayment(transaction, payment, { status: 'AUTHORIZED' });
+    await setOrderStatus(transaction, order, 'AUTHORIZED');
+    events.push(paymentEvent('payment.authorized', order, payment));
+    changed = true;
+    stock = 'hold';
+  }
+
+  if (remote.status === 'captured' && open) {
+    const amount = remote.amountCaptured - payment.capturedAmount;
+    const feeAmount = remote.feeAmount ?? 0;
+    const [captured] = await transaction
+      .update(tables.payments)
+      .set({
+        status: 'CAPTURED',
+        capturedAmount: remote.amountCaptured,
+        feeAmount,
+        updatedAt: now,
+      })
+      .where(eq(tables.payments.id, payment.id))
+      .returning();
+    const paid = await setOrderStatus(transaction, order, 'PAID');
+    if (amount > 0) {
+      await postCapture(transaction, {
+        order: paid,
+        payment: captured!,
+        amount,
+        feeAmount,
+        reference: remote.providerPaymentId,
+      });
+    }
+    events.push(paymentEvent('payment.captured', order, captured!));
+    payment = captured!;
+    changed = true;
+    stock = 'hold';
+  }
+
+  if (
+    (remote.status === 'declined' || remote.status === 'canceled') &&
+    (open || payment.status === 'PENDING') &&
+    canTransition(order.financialStatus, 'CANCELLED')
+  ) {
+    await transaction
+      .update(tables.payments)
+      .set({
+        declineCode: remote.declineCode,
+        declineMessage: remote.declineMessage,
+        updatedAt: now,
+      })
+      .where(eq(tables.payments.id, payment.id));
+    await cancelUnpaidOrder(transaction, dependencies, logger, order, {
+      reason:
+        remote.status === 'declined'
+          ? `Payment declined: ${remote.declineMessage ?? remote.declineCode ?? 'no reason given'}`
+          : 'Payment cancelled at the provider.',
+      paymentStatus: remote.status === 'declined' ? 'DECLINED' : 'VOIDED',
+    });
+    events.push(paymentEvent('payment.declined', order, payment));
+    changed = true;
+    stock = 'release';
+  }
+
+  const refunded = remote.amountRefunded ?? 0;
+  if (refunded > payment.refundedAmount && payment.capturedAmount > 0) {
+    await recordProviderRefund(transaction, order, payment, refunded);
+    events.push(paymentEvent('payment.refunded', order, payment));
+    changed = true;
+  }
+
+  await appendEvents(transaction, events);
+  return { changed, stock };
+}
+
+async function setPayment(
+  transaction: OrdersTransaction,
+  payment: PaymentRow,
+  values: Partial<PaymentRow>,
+): Promise<void> {
+  await transaction
+    .update(tables.payments)
+    .set({ ...values, updatedAt: new Date() })
+    .where(eq(tables.payments.id, payment.id));
+}
+
+/** Moves the order through the state machine and returns the new row. */
+async function setOrderStatus(
+  transaction: OrdersTransaction,
+  order: OrderRow,
+  to: OrderRow['financialStatus'],
+): Promise<OrderRow> {
+  if (order.financialStatus === to) return order;
+  const [updated] = await transaction
+    .update(tables.orders)
+    .set({
+      financialStatus: transition(order.financialStatus, to),
+      updatedAt: new Date(),
+    })
+    .where(eq(tables.orders.id, order.id))
+    .returning();
+  return updated!;
+}
+
+/**
+ * Records a refund made at the provider (in its dashboard) that the shop
+ * has not recorded: the difference between what the provider reports and
+ * what the payment shows, which is 0 for refunds made through the graph.
+ */
+async function recordProviderRefund(
+  transaction: OrdersTransaction,
+  order: OrderRow,
+  payment: PaymentRow,
+  refundedAtProvider: number,
+): Promise<void> {
+  const refundedAmount = Math.min(refundedAtProvider, payment.capturedAmount);
+  const amount = refundedAmount - payment.refundedAmount;
+  if (amount <= 0) return;
+  const [refund] = await transaction
+    .insert(tables.refunds)
+    .values({
+      id: uuidv7(),
+      paymentId: payment.id,
+      orderId: order.id,
+      amount,
+      status: 'SUCCEEDED',
+      reason: 'Refunded at the payment provider',
+    })
+    .returning();
+  const [updated] = await transaction
+    .update(tables.payments)
+    .set({
+      refundedAmount,
+      status:
+        refundedAmount >= payment.capturedAmount
+          ? 'REFUNDED'
+          : 'PARTIALLY_REFUNDED',
+      updatedAt: new Date(),
+    })
+    .where(eq(tables.payments.id, payment.id))
+    .returning();
+  const [current] = await transaction
+    .select()
+    .from(tables.orders)
+    .where(eq(tables.orders.id, order.id));
+  const fully = refundedAmount >= payment.capturedAmount;
+  const target = fully ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+  const refundedOrder = canTransition(current!.financialStatus, target)
+    ? await setOrderStatus(transaction, current!, target)
+    : current!;
+  await postRefund(transaction, {
+    order: refundedOrder,
+    payment: updated!,
+    refund: refund!,
+  });
+}
+
+function paymentEvent(
+  type: string,
+  order: OrderRow,
+  payment: PaymentRow,
+): DomainEvent {
+  return {
+    type,
+    aggregateId: order.id,
+    payload: {
+      orderId: order.id,
+      paymentId: payment.id,
+      provider: payment.provider,
+      amount: payment.amount,
+      currencyCode: payment.currencyCode,
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Database } from '../../platform/database.js';
+import * as tables from './db/tables.js';
+
+type OrdersDatabase = Database<typeof tables>;
+
+/** Longest idempotency key accepted, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/** Raised when a key is reused for a different request. */
+export class IdempotencyKeyReusedError extends Error {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  constructor() {
+    super(
+      'This idempotency key was already used for a different request; use a new key for each new request.',
+    );
+  }
+}
+
+/** Raised when the first request with a key is still running after the wait. */
+export class IdempotencyKeyBusyError extends Error {
+  readonly code = 'IDEMPOTENCY_KEY_IN_USE';
+  constructor() {
+    super(
+      'A request with this idempotency key is still running; retry in a few seconds with the same key.',
+    );
+  }
+}
+
+/** SHA-256 of a request's canonical JSON, to detect a key reused for another request. */
+export function hashRequest(request: unknown): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+export interface IdempotencyOptions<TResult> {
+  /** The operation and what it acts on, such as `checkoutComplete:<id>`. */
+  scope: string;
+  key: string;
+  /** The request's parameters; a repeat must send the same ones. */
+  request: unknown;
+  /**
+   * Whether to keep a result for repeats. Results that changed nothing,
+   * such as a refused payment, are not kept, so a retry with the same key
+   * runs again once the customer has fixed the problem. Defaults to keep.
+   */
+  keep?: (result: TResult) => boolean;
+  /** How long a running request holds the key before a repeat may take over. */
+  lockSeconds?: number;
+  /** How long a concurrent repeat waits for the first request's result. */
+  waitMs?: number;
+}
+
+/**
+ * Runs `run` once per (scope, key) and returns its result to every repeat.
+ *
+ * The first request claims the key with an insert; a concurrent repeat
+ * finds the claim and waits for the stored result, so two simultaneous
+ * requests with one key do the work once. When `run` throws, the claim is
+ * removed and the error propagates, so a retry runs again. A claim whose
+ * holder died (its lock expired) is taken over by the next repeat; the
+ * work itself must then be safe to run again, which is why every step
+ * below uses idempotent provider and stock calls.
+ *
+ * The result must survive a JSON round trip.
+ */
+export async function withIdempotencyKey<TResult>(
+  db: OrdersDatabase,
+  options: IdempotencyOptions<TResult>,
+  run: () => Promise<TResult>,
+): Promise<TResult> {
+  const { scope, key } = options;
+  const requestHash = hashRequest(options.request);
+  const lockSeconds = options.lockSeconds ?? 60;
+  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  const keyMatches = and(
+    eq(tables.idempotencyKeys.scope, scope),
+    eq(tables.idempotencyKeys.key, key),
+  );
+
+  let delayMs = 10;
+  for (;;) {
+    const claimed = await db
+      .insert(tables.idempotencyKeys)
+      .values({
+        scope,
+        key,
+        requestHash,
+        status: 'IN_PROGRESS',
+        lockedUntil: sql`now() + make_interval(secs => ${lockSeconds})`,
+      })
+      .onConflictDoNothing()
+      .returning({ key: tables.idempotencyKeys.key });
+    let owned = claimed.length > 0;
+
+    if (!owned) {
+      const [existing] = await db
+        .select()
+        .from(tables.idempotencyKeys)
+        .where(keyMatches);
+      // Removed between the insert and the read: claim it again.
+      if (!existing) continue;
+      if (existing.requestHash !== requestHash) {
+        throw new IdempotencyKeyReusedError();
+      }
+      if (existing.status === 'COMPLETED') return existing.response as TResult;
+      const takenOver = await db
+        .update(tables.idempotencyKeys)
+        .set({
+          lockedUntil: sql`now() + make_interval(secs => ${lockSeconds})`,
+        })
+        .where(
+          and(
+            keyMatches,
+            eq(tables.idempotencyKeys.status, 'IN_PROGRESS'),
+            sql`${tables.idempotencyKeys.lockedUntil} < now()`,
+          ),
+        )
+        .returning({ key: tables.idempotencyKeys.key });
+      owned = takenOver.length > 0;
+      if (!owned) {
+        if (Date.now() >= deadline) throw new IdempotencyKeyBusyError();
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 200);
+        continue;
+      }
+    }
+
+    let result: TResult;
+    try {
+      result = await run();
+    } catch (error) {
+      await db.delete(tables.idempotencyKeys).where(keyMatches);
+      throw error;
+    }
+    if (options.keep && !options.keep(result)) {
+      await db.delete(tables.idempotencyKeys).where(keyMatches);
+    } else {
+      await db
+        .update(tables.idempotencyKeys)
+        .set({
+          status: 'COMPLETED',
+          response: result as object,
+          completedAt: sql`now()`,
+          lockedUntil: null,
+        })
+        .where(keyMatches);
+    }
+    return result;
+  }
+}
