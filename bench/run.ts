@@ -5,6 +5,12 @@
  * Then it measures what authentication and limits cost: rounds that
  * alternate between the gateway as shipped (anonymous and partner callers)
  * and the same gateway started with them off (bench/gateway-without-checks.ts).
+ * Last it measures checkout completion (bench/checkout.ts): concurrent
+ * buyers that create and complete checkouts with the sandbox provider,
+ * over several SKUs and over one hot SKU.
+ *
+ * BENCH_ONLY=checkout runs only the checkout workloads and prints their
+ * section without writing BENCHMARKS.md, for work on the checkout path.
  *
  * Every service runs in its own process as under `npm start`, so the
  * gateway's resident memory is its own. The load generator (autocannon)
@@ -40,6 +46,14 @@ import {
   seedDemoListingsAt,
 } from '../scripts/sample-data.js';
 import {
+  benchSql,
+  hasStatementStatistics,
+  measureCheckouts,
+  prepareBenchSkus,
+  BENCH_STOCK,
+  type CheckoutMeasurement,
+} from './checkout.js';
+import {
   startChildService,
   stopChildService,
   waitUntilReady,
@@ -47,6 +61,14 @@ import {
 } from '../scripts/supervisor.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
+/** Sections to run: all, or only the checkout workloads. */
+const ONLY_CHECKOUT = process.env.BENCH_ONLY === 'checkout';
+/** Concurrent buyers of the checkout workloads. */
+const CHECKOUT_BUYERS = Number(process.env.BENCH_CHECKOUT_BUYERS ?? 20);
+const CHECKOUT_SECONDS = Number(process.env.BENCH_CHECKOUT_SECONDS ?? 15);
+const CHECKOUT_WARMUP_SECONDS = 3;
+/** SKUs the spread checkout workload buys from, one line per checkout. */
+const CHECKOUT_SKUS = 16;
 const WARMUP_SECONDS = 3;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 4100);
@@ -321,10 +343,93 @@ function machineDescription(): string {
   return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
 }
 
+interface CheckoutResult {
+  measurement: CheckoutMeasurement;
+  verification: string[];
+  /** The machine's 1-minute load average before and after the workload. */
+  loadAverage: [number, number];
+}
+
+/** The "Checkout completion" section of BENCHMARKS.md. */
+function checkoutSection(results: CheckoutResult[]): string {
+  const statements = (row: CheckoutMeasurement, service: string) =>
+    row.statementsPerOrder
+      ? (row.statementsPerOrder[service] ?? 0).toFixed(1)
+      : 'n/a';
+  const rows = results.map(
+    ({ measurement: row }) =>
+      `| ${row.name} | ${row.skus} | ${row.ordersPerSecond.toFixed(0)} | ${row.completed} | ${row.completeP50.toFixed(1)} | ${row.completeP99.toFixed(1)} | ${row.createP50.toFixed(1)} | ${statements(row, 'orders')} | ${statements(row, 'catalog')} | ${statements(row, 'gateway')} | ${row.errors} |`,
+  );
+  const cpuRows = results.map(({ measurement: row }) => {
+    const cpu = row.cpuMsPerOrder;
+    const total =
+      cpu.gateway + cpu.orders + cpu.catalog + cpu.postgres + cpu.loadGenerator;
+    return `| ${row.name} | ${cpu.gateway.toFixed(2)} | ${cpu.orders.toFixed(2)} | ${cpu.catalog.toFixed(2)} | ${cpu.postgres.toFixed(2)} | ${cpu.loadGenerator.toFixed(2)} | ${total.toFixed(2)} | ${((os.cpus().length * 1000) / total).toFixed(0)} |`;
+  });
+  const checks = results.map(({ measurement, verification }) =>
+    verification.length === 0
+      ? `- ${measurement.name}: every completed order is in the orders database with its reservation confirmed, and each SKU's reserved stock rose by exactly the units ordered while on hand stayed unchanged.`
+      : `- ${measurement.name}: **check failed**: ${verification.join('; ')}`,
+  );
+  const failures = results
+    .filter(({ measurement }) => measurement.firstError)
+    .map(
+      ({ measurement }) =>
+        `- ${measurement.name}, first error: \`${measurement.firstError}\``,
+    );
+  const top = results
+    .filter(({ measurement }) => measurement.topStatements.length > 0)
+    .map(
+      ({ measurement }) =>
+        `Statements of "${measurement.name}" by database time per order:\n\n| database | calls/order | ms/order | statement |\n|---|---:|---:|---|\n` +
+        measurement.topStatements
+          .slice(0, 12)
+          .map(
+            (statement) =>
+              `| ${statement.database} | ${statement.callsPerOrder.toFixed(2)} | ${statement.msPerOrder.toFixed(3)} | \`${statement.query.slice(0, 140).replaceAll('|', '\\|').replaceAll('`', "'")}\` |`,
+          )
+          .join('\n'),
+    );
+  return `## Checkout completion
+
+Buyers that each create a checkout (\`checkoutCreate\` with one line, an
+email, an address and standard shipping, asking back only the id) and
+complete it (\`checkoutComplete\` with a fresh idempotency key, \`CARD\`
+and \`tok_sandbox_visa\`, PAYMENT_CAPTURE=automatic, asking back the
+order's id, number, status and total), over and over, as anonymous guests
+through the gateway as shipped. Each completion reserves the stock in the
+catalog, captures the payment with the sandbox provider, writes the order,
+payment, ledger entries and events in one transaction and confirms the
+reservation.
+
+- Command: the same \`npm run bench\` run, ${CHECKOUT_BUYERS} concurrent buyers, ${CHECKOUT_SECONDS} s per workload after ${CHECKOUT_WARMUP_SECONDS} s of warm-up (\`BENCH_ONLY=checkout npm run bench\` runs only these workloads and prints this section; \`BENCH_CPU_PROF_DIR=folder\` also writes CPU profiles of the gateway, catalog and orders processes)
+- Other load: the machine's 1-minute load average was ${results.map(({ measurement, loadAverage }) => `${loadAverage[0].toFixed(1)} before and ${loadAverage[1].toFixed(1)} after "${measurement.name}"`).join(', ')}, on ${os.cpus().length} cores
+- Stock: ${BENCH_STOCK.toLocaleString('en')} units on hand of each SKU, set before the run, so nothing runs out; each checkout buys 1 to 3 units of one SKU, the spread workload cycling through ${CHECKOUT_SKUS} SKUs of the sample catalog, the hot-SKU workload buying one SKU only, so every reservation waits for the lock of the same stock row
+- Orders/s counts completed orders (an order came back) over the measured time; p50 and p99 are of \`checkoutComplete\` alone, create p50 of \`checkoutCreate\`
+- SQL statements per order are counted by pg_stat_statements (the bench preloads it in its embedded PostgreSQL) for both mutations together: BEGIN is counted, COMMIT is not, and on orders the ledger's balance check runs one statement per journal row at commit (about 7 per order) that is counted too; gateway counts the rate-limit charges of the two requests
+- CPU ms per order is each process's user and system CPU time (from /proc) over the measured time divided by the completed orders; PostgreSQL is the postmaster and all its backends; the load generator is this process. Their sum bounds orders/s on ${os.cpus().length} cores at ${os.cpus().length * 1000} ms of CPU per second (last column)
+
+| workload | SKUs | orders/s | orders | complete p50 ms | complete p99 ms | create p50 ms | SQL/order orders | SQL/order catalog | SQL/order gateway | errors |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.join('\n')}
+
+| workload | gateway CPU ms/order | orders CPU ms/order | catalog CPU ms/order | PostgreSQL CPU ms/order | load generator CPU ms/order | total | orders/s the CPU allows |
+|---|---:|---:|---:|---:|---:|---:|---:|
+${cpuRows.join('\n')}
+
+Checks after each workload:
+
+${checks.join('\n')}
+${failures.length > 0 ? `\n${failures.join('\n')}\n` : ''}
+${top.join('\n\n')}
+`;
+}
+
 function writeReport(
   results: Measurement[],
   comparison: Comparison,
   productsPerPage: number,
+  checkout: CheckoutResult[],
 ): void {
   const rows = results.map(
     (result) =>
@@ -374,9 +479,85 @@ is charged and none is rejected.
 | workload | req/s | req/s per round | p50 ms | p99 ms | overhead | gateway CPU ms/request | extra gateway CPU | errors |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 ${comparisonRows.join('\n')}
-`;
+
+${checkoutSection(checkout)}`;
   writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), text);
   process.stdout.write(text);
+}
+
+/**
+ * With BENCH_CPU_PROF_DIR set, the gateway, catalog and orders processes
+ * write V8 CPU profiles (.cpuprofile, for Chrome DevTools) there when they
+ * stop (bench/cpu-profile.ts).
+ */
+function profiledEnvironment(
+  environment: Record<string, string>,
+  name: string,
+): Record<string, string> {
+  const directory = process.env.BENCH_CPU_PROF_DIR;
+  if (!directory || !['gateway', 'catalog', 'orders'].includes(name)) {
+    return environment;
+  }
+  const preload = new URL('./cpu-profile.ts', import.meta.url).href;
+  return {
+    ...environment,
+    BENCH_CPU_PROF_DIR: path.resolve(directory),
+    BENCH_CPU_PROF_NAME: name,
+    NODE_OPTIONS:
+      `${environment.NODE_OPTIONS ?? ''} --import tsx --import ${preload}`.trim(),
+  };
+}
+
+/** Runs the spread and the hot-SKU checkout workloads and checks their effects. */
+async function measureCheckoutWorkloads(
+  config: Config,
+  serverUrl: string,
+  gatewayUrl: string,
+  pids: { gateway: number; orders: number; catalog: number },
+): Promise<CheckoutResult[]> {
+  const adminSql = benchSql(serverUrl);
+  const catalogSql = benchSql(serviceDatabaseUrl(config, 'catalog'));
+  const ordersSql = benchSql(serviceDatabaseUrl(config, 'orders'));
+  const databaseName = (url: string) =>
+    decodeURIComponent(new URL(url).pathname.slice(1));
+  try {
+    const statementStatistics = await hasStatementStatistics(adminSql);
+    const skus = await prepareBenchSkus(
+      catalogSql,
+      config.SHOP_CURRENCY,
+      CHECKOUT_SKUS,
+    );
+    const targets = {
+      gatewayUrl,
+      pids,
+      adminSql,
+      catalogSql,
+      ordersSql,
+      databases: {
+        orders: databaseName(serviceDatabaseUrl(config, 'orders')),
+        catalog: databaseName(serviceDatabaseUrl(config, 'catalog')),
+        gateway: databaseName(gatewayDatabaseUrl(config)!),
+      },
+    };
+    const results: CheckoutResult[] = [];
+    for (const workload of [
+      { name: `${CHECKOUT_SKUS} SKUs`, skus },
+      { name: 'one hot SKU', skus: skus.slice(0, 1) },
+    ]) {
+      const loadBefore = os.loadavg()[0]!;
+      const result = await measureCheckouts(targets, {
+        ...workload,
+        buyers: CHECKOUT_BUYERS,
+        warmupSeconds: CHECKOUT_WARMUP_SECONDS,
+        seconds: CHECKOUT_SECONDS,
+        statementStatistics,
+      });
+      results.push({ ...result, loadAverage: [loadBefore, os.loadavg()[0]!] });
+    }
+    return results;
+  } finally {
+    await Promise.all([adminSql.end(), catalogSql.end(), ordersSql.end()]);
+  }
 }
 
 async function main(): Promise<void> {
@@ -384,9 +565,22 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'commerce-graph-bench-'));
   chmodSync(dataDir, 0o777);
   const baseConfig = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
-  const embedded = baseConfig.DATABASE_URL
+  let embedded = baseConfig.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ dataDir, port: BASE_PORT + 10, logger });
+  if (embedded) {
+    // pg_stat_statements counts the SQL statements of the checkout
+    // workloads; it must be loaded at server start.
+    const admin = benchSql(embedded.url);
+    await admin`alter system set shared_preload_libraries = 'pg_stat_statements'`;
+    await admin.end();
+    await embedded.stop();
+    embedded = await startEmbeddedPostgres({
+      dataDir,
+      port: BASE_PORT + 10,
+      logger,
+    });
+  }
   const serverUrl = baseConfig.DATABASE_URL ?? embedded!.url;
   // A key pair of the run's own: the bench signs identities to call the
   // catalog directly, as the marketplace seeding does.
@@ -431,7 +625,11 @@ async function main(): Promise<void> {
     );
     for (const name of SERVICE_NAMES) {
       children.push(
-        startChildService(name, `subgraphs/${name}/index.ts`, environment),
+        startChildService(
+          name,
+          `subgraphs/${name}/index.ts`,
+          profiledEnvironment(environment, name),
+        ),
       );
     }
     for (const [index, name] of SERVICE_NAMES.entries()) {
@@ -451,7 +649,7 @@ async function main(): Promise<void> {
     const gateway = startChildService(
       'gateway',
       'gateway/index.ts',
-      environment,
+      profiledEnvironment(environment, 'gateway'),
     );
     children.push(gateway);
     const gatewayUrl = `http://127.0.0.1:${BASE_PORT}/graphql`;
@@ -487,6 +685,23 @@ async function main(): Promise<void> {
     await checkResponse(gatewayUrl, GATEWAY_QUERY, partnerHeaders);
     await checkResponse(baselineUrl, GATEWAY_QUERY);
     await checkResponse(catalogUrl, CATALOG_QUERY, identity);
+    const runCheckouts = () =>
+      measureCheckoutWorkloads(config, serverUrl, gatewayUrl, {
+        gateway: gateway.process.pid!,
+        orders: children[SERVICE_NAMES.indexOf('orders')]!.process.pid!,
+        catalog: children[SERVICE_NAMES.indexOf('catalog')]!.process.pid!,
+      });
+    if (ONLY_CHECKOUT) {
+      const checkouts = await runCheckouts();
+      if (process.env.BENCH_STATEMENTS_FILE) {
+        writeFileSync(
+          process.env.BENCH_STATEMENTS_FILE,
+          JSON.stringify(checkouts, null, 2),
+        );
+      }
+      process.stdout.write(checkoutSection(checkouts));
+      return;
+    }
     const results = [
       await measure(
         'storefront listing through the gateway',
@@ -522,7 +737,7 @@ async function main(): Promise<void> {
         gatewayPid: gateway.process.pid!,
       },
     ]);
-    writeReport(results, comparison, productsPerPage);
+    writeReport(results, comparison, productsPerPage, await runCheckouts());
   } finally {
     clearInterval(identityRefresh);
     for (const child of children.reverse())

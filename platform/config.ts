@@ -191,6 +191,12 @@ const environmentSchema = z.object({
   SANDBOX_WEBHOOK_SECRET: optionalString.transform(
     (value) => value ?? 'whsec_sandbox_development',
   ),
+  // Production mode refuses the sandbox, which takes no money, unless this
+  // is true (a public demo); see platform/production-checks.ts.
+  ALLOW_SANDBOX_PAYMENTS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   PAYMENT_CAPTURE: z.enum(['automatic', 'manual']).default('automatic'),
   // Checkout prices and background reconciliation of the orders service
   // (see docs/checkout.md). Amounts are decimals in SHOP_CURRENCY, checked
@@ -219,6 +225,47 @@ const environmentSchema = z.object({
     .min(0)
     .max(3_600_000)
     .default(30_000),
+  // Carriers of the shipments service (see docs/shipping.md). The sandbox is
+  // offline; easypost requires both EasyPost secrets (checked in loadConfig).
+  CARRIER: z.enum(['sandbox', 'easypost']).default('sandbox'),
+  EASYPOST_API_BASE_URL: z.string().url().default('https://api.easypost.com'),
+  EASYPOST_API_KEY: optionalString,
+  EASYPOST_WEBHOOK_SECRET: optionalString,
+  SANDBOX_CARRIER_RATES_FILE: optionalString,
+  TRACKING_URL_BASE: optionalUrl,
+  SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(500),
+  SHIPPING_ORIGIN_NAME: z.string().min(1).default('Commerce Graph Warehouse'),
+  SHIPPING_ORIGIN_LINE1: z.string().min(1).default('100 Main Street'),
+  SHIPPING_ORIGIN_LINE2: optionalString,
+  SHIPPING_ORIGIN_CITY: z.string().min(1).default('Springfield'),
+  // Unset: the development default; empty: the address has none.
+  SHIPPING_ORIGIN_REGION: z
+    .string()
+    .default('IL')
+    .transform((value) => (value === '' ? undefined : value)),
+  SHIPPING_ORIGIN_POSTAL_CODE: z
+    .string()
+    .default('62701')
+    .transform((value) => (value === '' ? undefined : value)),
+  SHIPPING_ORIGIN_COUNTRY: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'use an ISO 3166-1 alpha-2 code such as US')
+    .default('US'),
+  SHIPPING_ORIGIN_PHONE: optionalString,
+  // Tracking of shipments whose carrier sends no webhooks, and retries of
+  // their stock calls to the catalog (see docs/fulfillment.md); 0 turns
+  // the background pass off.
+  TRACKING_POLL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(60_000),
 });
 
 /** True for `scheme://host[:port]` exactly as browsers send it in `Origin`. */
@@ -239,6 +286,11 @@ const IDP_VARIABLES = [
 const STRIPE_VARIABLES = [
   'STRIPE_SECRET_KEY',
   'STRIPE_WEBHOOK_SECRET',
+] as const;
+
+const EASYPOST_VARIABLES = [
+  'EASYPOST_API_KEY',
+  'EASYPOST_WEBHOOK_SECRET',
 ] as const;
 
 export type Config = z.infer<typeof environmentSchema>;
@@ -275,6 +327,16 @@ export function loadConfig(
       );
     }
   }
+  if (config.CARRIER === 'easypost') {
+    const missing = EASYPOST_VARIABLES.filter(
+      (name) => config[name] === undefined,
+    );
+    if (missing.length > 0) {
+      throw new Error(
+        `Invalid configuration:\n  ${missing.join(', ')}: required when CARRIER=easypost`,
+      );
+    }
+  }
   return config;
 }
 
@@ -283,7 +345,9 @@ export function loadConfig(
  * is unset. It requires configured identity keys and creates no
  * development accounts.
  */
-export function isProduction(config: Config): boolean {
+export function isProduction(
+  config: Pick<Config, 'APP_ENV' | 'NODE_ENV'>,
+): boolean {
   return (config.APP_ENV ?? config.NODE_ENV) === 'production';
 }
 

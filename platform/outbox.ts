@@ -50,9 +50,17 @@ export interface DomainEvent {
 
 type AnyPgDatabase = PgDatabase<PgQueryResultHKT, Record<string, unknown>>;
 
+/**
+ * Channel of the notification `appendEvents` sends. PostgreSQL delivers it
+ * when the transaction commits, and never for one that rolls back, so
+ * stream readers waiting for new events (platform/event-stream.ts) wake
+ * without polling.
+ */
+export const OUTBOX_NOTIFY_CHANNEL = 'outbox_events';
+
 /** Appends events inside the caller's transaction. */
 export async function appendEvents(
-  transaction: Pick<AnyPgDatabase, 'insert'>,
+  transaction: Pick<AnyPgDatabase, 'insert' | 'execute'>,
   events: DomainEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
@@ -63,6 +71,10 @@ export async function appendEvents(
       aggregateId: event.aggregateId,
       payload: event.payload,
     })),
+  );
+  // Notifications with the same payload in one transaction are sent once.
+  await transaction.execute(
+    sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`,
   );
 }
 

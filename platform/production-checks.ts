@@ -15,6 +15,42 @@ export function checkServiceConfiguration(config: Config): void {
   checkSecretsKey(config);
 }
 
+/** The public development secret the sandbox signs webhooks with by default. */
+const DEVELOPMENT_SANDBOX_WEBHOOK_SECRET = 'whsec_sandbox_development';
+
+/**
+ * Start-up checks of the orders service's payment settings, run when it
+ * creates its payment provider. In production mode the sandbox provider
+ * is refused unless ALLOW_SANDBOX_PAYMENTS=true: it accepts test tokens
+ * only and takes no money, so a shop left on the default would confirm
+ * every order without being paid. When it is allowed, for a demo, its
+ * webhook secret must not be the public development default, or anyone
+ * could sign webhooks that mark orders paid. Throws an error that names
+ * the variable, the reason and the fix.
+ */
+export function checkPaymentConfiguration(
+  config: Pick<
+    Config,
+    | 'APP_ENV'
+    | 'NODE_ENV'
+    | 'PAYMENT_PROVIDER'
+    | 'ALLOW_SANDBOX_PAYMENTS'
+    | 'SANDBOX_WEBHOOK_SECRET'
+  >,
+): void {
+  if (!isProduction(config) || config.PAYMENT_PROVIDER !== 'sandbox') return;
+  if (!config.ALLOW_SANDBOX_PAYMENTS) {
+    throw new Error(
+      'PAYMENT_PROVIDER=sandbox is rejected in production mode, because the sandbox accepts only test tokens and takes no money, so orders would be confirmed without payment: set PAYMENT_PROVIDER=stripe with STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or set ALLOW_SANDBOX_PAYMENTS=true for a demo that takes no money.',
+    );
+  }
+  if (config.SANDBOX_WEBHOOK_SECRET === DEVELOPMENT_SANDBOX_WEBHOOK_SECRET) {
+    throw new Error(
+      `SANDBOX_WEBHOOK_SECRET is the public development default (${DEVELOPMENT_SANDBOX_WEBHOOK_SECRET}), which production mode rejects, because anyone could sign sandbox webhooks that mark orders paid or refunded: set it to a random secret, such as whsec_ followed by the output of \`openssl rand -hex 32\`.`,
+    );
+  }
+}
+
 /**
  * SECRETS_ENCRYPTION_KEY encrypts the secrets that services store, such as
  * payment-provider and marketplace credentials and webhook secrets (see

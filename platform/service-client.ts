@@ -7,6 +7,15 @@ import { describeUnreachable } from '../gateway/subgraph-failure.js';
 /** Idle time after which a pooled connection is closed, in milliseconds. */
 const KEEP_ALIVE_MS = 4_000;
 
+/**
+ * How long a client reuses one signed identity, in milliseconds. Tokens
+ * live IDENTITY_TOKEN_TTL_SECONDS (60 s); reusing one for 20 s leaves it
+ * valid for 40 s more, longer than any request's timeout should be, and
+ * spares a signature per request here and a verification per request in
+ * the called service, which caches verified tokens.
+ */
+const IDENTITY_REUSE_MS = 20_000;
+
 export type ServiceRequestFailure =
   /** No response in time, or the connection failed. */
   | 'unreachable'
@@ -56,9 +65,9 @@ export interface ServiceClient {
 }
 
 /**
- * Creates a client for another service's subgraph. Each request carries a
- * fresh identity of `caller` signed with the configuration's identity key
- * (`signServiceIdentity`), which needs IDENTITY_PRIVATE_KEY or the
+ * Creates a client for another service's subgraph. Each request carries an
+ * identity of `caller` signed with the configuration's identity key
+ * (`signServiceIdentity`) at most IDENTITY_REUSE_MS earlier, which needs IDENTITY_PRIVATE_KEY or the
  * development key pair. Connections are kept alive in one undici pool, and
  * each request is cut off after `timeoutMs` (SUBGRAPH_TIMEOUT_MS unless
  * given), response body included.
@@ -77,7 +86,27 @@ export function createServiceClient(options: {
   const { config, caller, service, url } = options;
   const timeoutMs = options.timeoutMs ?? config.SUBGRAPH_TIMEOUT_MS;
   const shownUrl = redactUrl(url);
-  const pool = new Pool(new URL(url).origin, {
+  const parsedUrl = new URL(url);
+  const requestPath = parsedUrl.pathname + parsedUrl.search;
+  let identity: {
+    headers: Promise<Record<string, string>>;
+    until: number;
+  } | null = null;
+  /** The signed identity headers, signed anew every IDENTITY_REUSE_MS. */
+  function identityHeaders(): Promise<Record<string, string>> {
+    const now = Date.now();
+    if (!identity || identity.until <= now) {
+      const headers = signServiceIdentity(config, caller, options.scopes);
+      const current = { headers, until: now + IDENTITY_REUSE_MS };
+      identity = current;
+      // A failed signature is not reused: the next request signs again.
+      headers.catch(() => {
+        if (identity === current) identity = null;
+      });
+    }
+    return identity.headers;
+  }
+  const pool = new Pool(parsedUrl.origin, {
     keepAliveTimeout: KEEP_ALIVE_MS,
     connect: { timeout: timeoutMs },
   });
@@ -109,7 +138,7 @@ export function createServiceClient(options: {
     ): Promise<TData> {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
-        ...(await signServiceIdentity(config, caller, options.scopes)),
+        ...(await identityHeaders()),
       };
       if (requestOptions.requestId) {
         headers['x-request-id'] = requestOptions.requestId;
@@ -118,7 +147,7 @@ export function createServiceClient(options: {
       let text: string;
       try {
         const response = await pool.request({
-          path: new URL(url).pathname + new URL(url).search,
+          path: requestPath,
           method: 'POST',
           headers,
           body: JSON.stringify({

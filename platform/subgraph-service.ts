@@ -15,6 +15,7 @@ import {
   type DatabaseHandle,
 } from './database.js';
 import { createErrorFormatter, maskedErrorRequestIdPlugin } from './errors.js';
+import { createEventStreamRoute } from './event-stream.js';
 import {
   createSubgraphAuthenticator,
   type SubgraphCaller,
@@ -118,9 +119,10 @@ export async function prepareSubgraphDatabase(
 
 /**
  * Starts one subgraph: migrates its database, then serves `/graphql`,
+ * `/events` (its outbox, for other services; platform/event-stream.ts),
  * `/health` (the process is up) and `/ready` (the database accepts a query).
- * `/graphql` serves only requests with a valid signed identity (see
- * platform/identity.ts); `/health` and `/ready` are open.
+ * `/graphql` and `/events` serve only requests with a valid signed identity
+ * (see platform/identity.ts); `/health` and `/ready` are open.
  */
 export async function startSubgraph<
   TSchema extends Record<string, unknown>,
@@ -177,6 +179,13 @@ export async function startSubgraph<
   });
   await apollo.start();
 
+  const eventStream = createEventStreamRoute({
+    db: database.db,
+    sql: database.sql,
+    authenticate: (request) => identity.authenticate(request),
+    logger: logger.child({ component: 'event-stream' }),
+  });
+
   const handler = createGraphQLHttpHandler({
     apollo,
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
@@ -197,6 +206,7 @@ export async function startSubgraph<
     routes: {
       ...prepared.routes,
       ...background.routes,
+      '/events': eventStream.route,
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: definition.name }),
       '/ready': async (_request, response) => {
@@ -222,6 +232,7 @@ export async function startSubgraph<
   try {
     http = await listen(handler, options.host, options.port);
   } catch (error) {
+    eventStream.close();
     await apollo.stop();
     await background.stop?.();
     await database.close();
@@ -238,6 +249,8 @@ export async function startSubgraph<
     port: http.port,
     database,
     async close() {
+      // Requests waiting for events answer now instead of holding the close.
+      eventStream.close();
       await http.close(config.SHUTDOWN_GRACE_MS);
       await apollo.stop();
       await background.stop?.();

@@ -244,9 +244,10 @@ async function main(): Promise<void> {
     };
     delete subgraphEnvironment.IDENTITY_PRIVATE_KEY;
     for (const name of SERVICE_NAMES) {
-      // Orders calls the catalog for stock, at the port it is started on
-      // here, and signs those calls as a service, so it holds the private
-      // key like the gateway does (docs/identity.md).
+      // Orders calls the catalog for stock and reads the shipments event
+      // stream, at the ports they are started on here, and signs those
+      // calls as a service, so it holds the private key like the gateway
+      // does (docs/identity.md).
       startService(
         name,
         name === 'orders'
@@ -256,8 +257,24 @@ async function main(): Promise<void> {
               CATALOG_URL:
                 subgraphEnvironment.CATALOG_URL ||
                 localUrl(config, config.CATALOG_PORT, '/graphql'),
+              SHIPMENTS_URL:
+                subgraphEnvironment.SHIPMENTS_URL ||
+                localUrl(config, config.SHIPMENTS_PORT, '/graphql'),
             }
-          : subgraphEnvironment,
+          : name === 'shipments'
+            ? {
+                // Shipments commits stock in the catalog and reads orders,
+                // signed as a service like orders.
+                ...subgraphEnvironment,
+                IDENTITY_PRIVATE_KEY: keys.privateKey,
+                CATALOG_URL:
+                  subgraphEnvironment.CATALOG_URL ||
+                  localUrl(config, config.CATALOG_PORT, '/graphql'),
+                ORDERS_URL:
+                  subgraphEnvironment.ORDERS_URL ||
+                  localUrl(config, config.ORDERS_PORT, '/graphql'),
+              }
+            : subgraphEnvironment,
       );
     }
     await Promise.all(

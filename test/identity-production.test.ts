@@ -22,6 +22,8 @@ import {
 import { ensureDevelopmentCredentials } from '../gateway/identity/development-credentials.js';
 import { startGateway } from '../gateway/server.js';
 import { catalogSubgraph } from '../subgraphs/catalog/service.js';
+import { ordersSubgraph } from '../subgraphs/orders/service.js';
+import { checkPaymentConfiguration } from '../platform/production-checks.js';
 import { createTestConfig, dropTestDatabases } from './support/config.js';
 import {
   committedSupergraphPath,
@@ -90,9 +92,12 @@ beforeAll(async () => {
   idp = await startJwksServer();
   stack = await startTestStack({
     APP_ENV: 'production',
-    // Production mode requires the orders service's customer token key
-    // and, in every service, the secrets key.
+    // Production mode requires the orders service's customer token key,
+    // an explicit opt-in to the sandbox payment provider with a secret of
+    // its own and, in every service, the secrets key.
     CUSTOMER_TOKEN_PRIVATE_KEY: generateIdentityKeyPair().privateKey,
+    ALLOW_SANDBOX_PAYMENTS: 'true',
+    SANDBOX_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('hex')}`,
     SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
     STAFF_IDP_JWKS_URL: idp.url,
     STAFF_IDP_ISSUER: ISSUER,
@@ -316,6 +321,75 @@ describe('production mode start-up', () => {
         await expect(failure, mode).rejects.toThrow(reason);
       }
     }
+  });
+
+  describe('payment provider', () => {
+    /** Production settings the orders service needs besides payments. */
+    const ordersSettings = () => ({
+      APP_ENV: 'production',
+      SECRETS_ENCRYPTION_KEY: SECRETS_KEY,
+      CUSTOMER_TOKEN_PRIVATE_KEY: generateIdentityKeyPair().privateKey,
+    });
+
+    async function startOrders(config: ReturnType<typeof loadConfig>) {
+      try {
+        const orders = await startSubgraph(ordersSubgraph, {
+          config,
+          logger,
+          databaseUrl: serviceDatabaseUrl(config, 'orders'),
+          host: '127.0.0.1',
+          port: 0,
+        });
+        await orders.close();
+      } finally {
+        await dropTestDatabases(config);
+      }
+    }
+
+    it('refuses the sandbox in production mode without the opt-in', async () => {
+      const config = createTestConfig(ordersSettings());
+
+      // Names the setting, why it is refused and what to set instead.
+      await expect(startOrders(config)).rejects.toThrow(
+        /PAYMENT_PROVIDER=sandbox is rejected in production mode, because the sandbox .* takes no money.*PAYMENT_PROVIDER=stripe.*ALLOW_SANDBOX_PAYMENTS=true/,
+      );
+    });
+
+    it('refuses the development sandbox webhook secret even with the opt-in', async () => {
+      const config = createTestConfig({
+        ...ordersSettings(),
+        ALLOW_SANDBOX_PAYMENTS: 'true',
+      });
+
+      await expect(startOrders(config)).rejects.toThrow(
+        /SANDBOX_WEBHOOK_SECRET is the public development default .*set it to a random secret/,
+      );
+    });
+
+    it('starts with the opt-in and a secret of its own, or with Stripe', async () => {
+      await startOrders(
+        createTestConfig({
+          ...ordersSettings(),
+          ALLOW_SANDBOX_PAYMENTS: 'true',
+          SANDBOX_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('hex')}`,
+        }),
+      );
+      await startOrders(
+        createTestConfig({
+          ...ordersSettings(),
+          PAYMENT_PROVIDER: 'stripe',
+          STRIPE_SECRET_KEY: 'sk_test_production_check',
+          STRIPE_WEBHOOK_SECRET: 'whsec_production_check',
+          CHECKOUT_RECONCILE_INTERVAL_MS: '0',
+        }),
+      );
+    });
+
+    it('keeps the sandbox and its default secret in development', () => {
+      const config = createTestConfig({ APP_ENV: 'development' });
+
+      expect(() => checkPaymentConfiguration(config)).not.toThrow();
+    });
   });
 
   it('rejects a gateway without a private key', async () => {

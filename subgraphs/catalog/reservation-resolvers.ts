@@ -15,6 +15,11 @@ import {
   type LineProblem,
 } from './services/checkout-lines.js';
 import {
+  commitReservationLines,
+  uncommitReservationLines,
+  type CommitOutcome,
+} from './services/reservation-commits.js';
+import {
   commitReservation,
   confirmReservation,
   releaseReservation,
@@ -70,6 +75,19 @@ function problem(line: LineProblem) {
   return { ...line };
 }
 
+function commitPayload(outcome: CommitOutcome) {
+  if (!outcome.ok) return { commit: null, userErrors: outcome.errors };
+  const { commit } = outcome;
+  return {
+    commit: {
+      ...commit,
+      committedAt: commit.committedAt.toISOString(),
+      uncommittedAt: commit.uncommittedAt?.toISOString() ?? null,
+    },
+    userErrors: [],
+  };
+}
+
 function reservationPayload(outcome: ReservationOutcome) {
   return {
     reservation: outcome.reservation ? reservation(outcome.reservation) : null,
@@ -102,6 +120,8 @@ export const reservationMutationResolvers: Pick<
   | 'stockReservationConfirm'
   | 'stockReservationCommit'
   | 'stockReservationRelease'
+  | 'stockReservationCommitLines'
+  | 'stockReservationUncommitLines'
 > = {
   stockReserve: async (_parent, args, { db, config, caller }) => {
     requireServiceCaller(caller, 'stockReserve');
@@ -129,5 +149,26 @@ export const reservationMutationResolvers: Pick<
     requireServiceCaller(caller, 'stockReservationRelease');
     requireOrderId(orderId);
     return reservationPayload(await releaseReservation(db, orderId));
+  },
+  stockReservationCommitLines: async (_parent, args, { db, caller }) => {
+    requireServiceCaller(caller, 'stockReservationCommitLines');
+    requireOrderId(args.orderId);
+    return commitPayload(
+      await commitReservationLines(db, {
+        orderId: args.orderId,
+        commitKey: args.commitKey,
+        lines: args.lines,
+      }),
+    );
+  },
+  stockReservationUncommitLines: async (_parent, args, { db, caller }) => {
+    requireServiceCaller(caller, 'stockReservationUncommitLines');
+    requireOrderId(args.orderId);
+    return commitPayload(
+      await uncommitReservationLines(db, {
+        orderId: args.orderId,
+        commitKey: args.commitKey,
+      }),
+    );
   },
 };

@@ -53,6 +53,16 @@ export interface IdempotencyOptions<TResult> {
 }
 
 /**
+ * Stores `result` for the key inside the caller's transaction, so the
+ * result is kept in the same commit as the change it reports. A result
+ * that `keep` rejects is not stored here. See `withIdempotencyKey`.
+ */
+export type FinishIdempotencyKey<TResult> = (
+  transaction: Pick<OrdersDatabase, 'update'>,
+  result: TResult,
+) => Promise<void>;
+
+/**
  * Runs `run` once per (scope, key) and returns its result to every repeat.
  *
  * The first request claims the key with an insert; a concurrent repeat
@@ -64,11 +74,17 @@ export interface IdempotencyOptions<TResult> {
  * below uses idempotent provider and stock calls.
  *
  * The result must survive a JSON round trip.
+ *
+ * `run` may call `finish` with its result inside the transaction that
+ * writes its change, and must then return that same result object: the
+ * key is completed in that commit, and not in a statement of its own
+ * afterwards. A transaction that rolls back takes the completion with it,
+ * and `run` then throws, which removes the claim as above.
  */
 export async function withIdempotencyKey<TResult>(
   db: OrdersDatabase,
   options: IdempotencyOptions<TResult>,
-  run: () => Promise<TResult>,
+  run: (finish: FinishIdempotencyKey<TResult>) => Promise<TResult>,
 ): Promise<TResult> {
   const { scope, key } = options;
   const requestHash = hashRequest(options.request);
@@ -127,26 +143,44 @@ export async function withIdempotencyKey<TResult>(
       }
     }
 
+    let finished: TResult | undefined;
+    const finish: FinishIdempotencyKey<TResult> = async (
+      transaction,
+      value,
+    ) => {
+      if (options.keep && !options.keep(value)) return;
+      await transaction
+        .update(tables.idempotencyKeys)
+        .set(completion(value))
+        .where(keyMatches);
+      finished = value;
+    };
     let result: TResult;
     try {
-      result = await run();
+      result = await run(finish);
     } catch (error) {
       await db.delete(tables.idempotencyKeys).where(keyMatches);
       throw error;
     }
+    if (finished !== undefined && finished === result) return result;
     if (options.keep && !options.keep(result)) {
       await db.delete(tables.idempotencyKeys).where(keyMatches);
     } else {
       await db
         .update(tables.idempotencyKeys)
-        .set({
-          status: 'COMPLETED',
-          response: result as object,
-          completedAt: sql`now()`,
-          lockedUntil: null,
-        })
+        .set(completion(result))
         .where(keyMatches);
     }
     return result;
   }
+}
+
+/** The columns of a completed key that keeps `result`. */
+function completion(result: unknown) {
+  return {
+    status: 'COMPLETED' as const,
+    response: result as object,
+    completedAt: sql`now()`,
+    lockedUntil: null,
+  };
 }

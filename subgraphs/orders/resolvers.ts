@@ -13,6 +13,7 @@ import type { CustomerRow, OrderRow } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
 import { orderAdminResolvers } from './admin/resolvers.js';
 import { checkoutResolvers } from './checkout/resolvers.js';
+import { fulfillmentResolvers } from './fulfillment-resolvers.js';
 import { ledgerResolvers } from './ledger/resolvers.js';
 
 const customerIdOfOrder = (order: OrderRow) => order.customerId;
@@ -105,6 +106,7 @@ export const resolvers: Resolvers = mergeResolvers([
   checkoutResolvers,
   orderAdminResolvers,
   ledgerResolvers,
+  fulfillmentResolvers,
 ]);
 
 function mergeResolvers(parts: Resolvers[]): Resolvers {

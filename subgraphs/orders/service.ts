@@ -5,6 +5,7 @@ import { checkoutSettings } from './checkout/pricing.js';
 import { startCheckoutReconciliation } from './checkout/reconciliation.js';
 import * as tables from './db/tables.js';
 import { closeOrdersDependencies, ordersDependencies } from './dependencies.js';
+import { startOrdersEventConsumers } from './events/index.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { resolvers } from './resolvers.js';
 import { paymentWebhookRoutes } from './webhooks.js';
@@ -26,6 +27,8 @@ export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
       config,
       logger: logger.child({ component: 'checkout-reconciliation' }),
     });
+    // Cash on delivery is collected when shipments reports a delivery.
+    const eventConsumers = startOrdersEventConsumers({ db, config, logger });
     return {
       routes: paymentWebhookRoutes({
         db,
@@ -34,6 +37,7 @@ export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
         bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
       }),
       async stop() {
+        await eventConsumers.stop();
         await reconciliation.stop();
         await closeOrdersDependencies(db);
       },

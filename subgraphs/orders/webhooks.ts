@@ -15,6 +15,9 @@ export function paymentWebhookPath(provider: string): string {
  * provider. It verifies the signature on the raw body, applies each event
  * once and answers 200 for events it applied, had applied before, or does
  * not need; 400 for a request that does not verify, changing nothing.
+ * Events about payments (`payment_intent.*`, `charge.refunded`) and about
+ * one refund (`charge.refund.updated`, `refund.*`) go the same way: see
+ * `applyProviderPayment`.
  */
 export function paymentWebhookRoutes(options: {
   db: OrdersDatabase;
@@ -58,6 +61,7 @@ export function paymentWebhookRoutes(options: {
       {
         providerPaymentId: event.providerPaymentId,
         payment: event.payment,
+        refund: event.refund ?? null,
         event: { id: event.eventId, type: event.type },
       },
     );

@@ -1,7 +1,30 @@
 import { requirePermission } from '../../platform/permissions.js';
+import { toMoney } from '../../platform/money.js';
 import { visibleShipment, visibleShipments } from './access.js';
+import type { Rate } from './carriers/carrier.js';
+import { shipmentsDependencies } from './dependencies.js';
+import {
+  cancelShipment,
+  createFulfillment,
+  type ShipmentResult,
+} from './fulfillment.js';
 import { fulfillmentStatusOf } from './fulfillment-status.js';
 import type { Resolvers } from './generated/resolvers.js';
+import { buyLabel, quoteRates } from './labels.js';
+
+function shippingRate(rate: Rate) {
+  return {
+    rateId: rate.rateId,
+    carrier: rate.carrier,
+    service: rate.service,
+    price: toMoney(rate.amount, rate.currencyCode),
+    estimatedDays: rate.estimatedDays,
+  };
+}
+
+function shipmentPayload(result: ShipmentResult) {
+  return { shipment: result.shipment, userErrors: result.userErrors };
+}
 
 export const resolvers: Resolvers = {
   Query: {
@@ -15,6 +38,56 @@ export const resolvers: Resolvers = {
       }
       return visibleShipment(caller, await loaders.shipmentById.load(id));
     },
+    shipmentRates: async (_parent, { shipmentId }, context) => {
+      requirePermission(context.caller, 'write_shipments');
+      const result = await quoteRates(
+        context.db,
+        shipmentsDependencies(context.db, context.config),
+        context.config,
+        context.logger,
+        shipmentId,
+      );
+      return {
+        rates: result.rates.map(shippingRate),
+        userErrors: result.userErrors,
+      };
+    },
+  },
+
+  Mutation: {
+    fulfillmentCreate: async (_parent, { input }, context) => {
+      requirePermission(context.caller, 'write_shipments');
+      return shipmentPayload(
+        await createFulfillment(
+          context.db,
+          shipmentsDependencies(context.db, context.config),
+          context.logger,
+          input,
+        ),
+      );
+    },
+    shipmentBuyLabel: async (_parent, { input }, context) => {
+      requirePermission(context.caller, 'write_shipments');
+      return shipmentPayload(
+        await buyLabel(
+          context.db,
+          shipmentsDependencies(context.db, context.config),
+          context.logger,
+          input,
+        ),
+      );
+    },
+    shipmentCancel: async (_parent, { input }, context) => {
+      requirePermission(context.caller, 'write_shipments');
+      return shipmentPayload(
+        await cancelShipment(
+          context.db,
+          shipmentsDependencies(context.db, context.config),
+          context.logger,
+          input.shipmentId,
+        ),
+      );
+    },
   },
 
   // The orders service owns orders, so this service cannot tell whether an
@@ -24,22 +97,34 @@ export const resolvers: Resolvers = {
   Order: {
     __resolveReference: (reference) => ({ id: reference.id }),
     shipments: async (order, _args, { loaders, caller }) =>
-      visibleShipments(caller, await loaders.shipmentsByOrderId.load(order.id)),
-    fulfillmentStatus: async (order, _args, { loaders, caller }) =>
-      fulfillmentStatusOf(
-        visibleShipments(
-          caller,
-          await loaders.shipmentsByOrderId.load(order.id),
-        ),
+      visibleShipments(
+        caller,
+        (await loaders.fulfillmentByOrderId.load(order.id)).shipments,
       ),
+    fulfillmentStatus: async (order, _args, { loaders, caller }) => {
+      const fulfillment = await loaders.fulfillmentByOrderId.load(order.id);
+      const shipments = await Promise.all(
+        visibleShipments(caller, fulfillment.shipments).map(
+          async (shipment) => ({
+            status: shipment.status,
+            lines: await loaders.linesByShipmentId.load(shipment.id),
+          }),
+        ),
+      );
+      return fulfillmentStatusOf(shipments, fulfillment.orderLines);
+    },
   },
 
   Shipment: {
     __resolveReference: async (reference, { loaders, caller }) =>
       visibleShipment(caller, await loaders.shipmentById.load(reference.id)),
     order: (shipment) => ({ id: shipment.orderId }),
+    lines: (shipment, _args, { loaders }) =>
+      loaders.linesByShipmentId.load(shipment.id),
     trackingEvents: (shipment, _args, { loaders }) =>
       loaders.trackingEventsByShipmentId.load(shipment.id),
+    estimatedDeliveryAt: (shipment) =>
+      shipment.estimatedDeliveryAt?.toISOString() ?? null,
     createdAt: (shipment) => shipment.createdAt.toISOString(),
     updatedAt: (shipment) => shipment.updatedAt.toISOString(),
   },

@@ -11,7 +11,15 @@
  * - `pm_card_chargeDeclined` is declined: HTTP 402, `card_error`,
  *   code `card_declined`, decline code `generic_decline`;
  * - `pm_card_authenticationRequired` stops in `requires_action` until
- *   `completeAuthentication` decides it.
+ *   `completeAuthentication` decides it;
+ * - `pm_card_pendingRefund` succeeds, and its refunds start `pending`
+ *   until `settleRefund` decides them, which returns the
+ *   `charge.refund.updated` event Stripe would send.
+ *
+ * `refundInDashboard` refunds as a person in Stripe's dashboard would
+ * (no metadata, no API request of the shop); `chargeRefundedEvent` then
+ * builds the event that reports it. Refunds are listed with
+ * `GET /v1/refunds?payment_intent=...` and read with `GET /v1/refunds/:id`.
  *
  * Only listens on 127.0.0.1 and only sends webhooks to loopback addresses.
  */
@@ -114,7 +122,9 @@ interface Refund {
   charge: string;
   payment_intent: string;
   currency: string;
-  status: 'succeeded';
+  status: 'pending' | 'succeeded' | 'failed' | 'canceled';
+  failure_reason: string | null;
+  metadata: Record<string, string>;
   created: number;
 }
 
@@ -263,6 +273,48 @@ export class FakeStripe {
         ? 'payment_intent.succeeded'
         : 'payment_intent.amount_capturable_updated';
     return this.event(type, this.render(intent));
+  }
+
+  /**
+   * Decides a `pending` refund, as the card network would, and returns
+   * the event Stripe sends for it (`charge.refund.updated` by default; from
+   * API version 2024-10-28 also `refund.updated` or `refund.failed`). A
+   * failed refund gives its amount back to the charge.
+   */
+  settleRefund(
+    refundId: string,
+    outcome: 'succeeded' | 'failed',
+    type = 'charge.refund.updated',
+  ): StripeEventObject {
+    const refund = this.refunds.get(refundId);
+    if (!refund || refund.status !== 'pending') {
+      throw new Error(`${refundId} is not a pending refund`);
+    }
+    refund.status = outcome;
+    if (outcome === 'failed') {
+      refund.failure_reason = 'expired_or_canceled_card';
+      const charge = this.charges.get(refund.charge)!;
+      charge.amount_refunded -= refund.amount;
+      charge.refunded = false;
+    }
+    return this.event(type, { ...refund });
+  }
+
+  /**
+   * Refunds `amount` of a PaymentIntent as a person in Stripe's dashboard
+   * would: a refund without the shop's metadata, and no API request.
+   */
+  refundInDashboard(paymentIntentId: string, amount: number): Refund {
+    const answer = this.createRefund({
+      payment_intent: paymentIntentId,
+      amount: String(amount),
+    });
+    if (answer.status !== 200) {
+      throw new Error(
+        `Dashboard refund failed: ${JSON.stringify(answer.body)}`,
+      );
+    }
+    return answer.body as Refund;
   }
 
   /** Builds the `charge.refunded` event of a PaymentIntent's latest charge. */
@@ -454,6 +506,22 @@ export class FakeStripe {
     if (method === 'POST' && path === '/v1/refunds') {
       return this.createRefund(params);
     }
+    if (method === 'GET' && path === '/v1/refunds') {
+      return this.listRefunds(params);
+    }
+    const refundMatch = /^\/v1\/refunds\/([^/]+)$/.exec(path);
+    if (method === 'GET' && refundMatch) {
+      const refund = this.refunds.get(refundMatch[1]!);
+      if (!refund) {
+        throw new ParamError(
+          `No such refund: '${refundMatch[1]}'`,
+          'id',
+          'resource_missing',
+          404,
+        );
+      }
+      return ok({ ...refund });
+    }
     const match =
       /^\/v1\/payment_intents\/([^/]+)(?:\/(capture|cancel))?$/.exec(path);
     if (match) {
@@ -517,6 +585,7 @@ export class FakeStripe {
         'pm_card_visa',
         'pm_card_chargeDeclined',
         'pm_card_authenticationRequired',
+        'pm_card_pendingRefund',
       ].includes(paymentMethod)
     ) {
       throw new ParamError(
@@ -739,6 +808,10 @@ export class FakeStripe {
       );
     }
 
+    const metadata = params.metadata ?? {};
+    if (typeof metadata !== 'object' || Array.isArray(metadata)) {
+      throw new ParamError('Invalid hash', 'metadata');
+    }
     const refund: Refund = {
       id: `re_${randomId(24)}`,
       object: 'refund',
@@ -746,13 +819,47 @@ export class FakeStripe {
       charge: charge.id,
       payment_intent: intent.id,
       currency: intent.currency,
-      status: 'succeeded',
+      status:
+        intent.payment_method === 'pm_card_pendingRefund'
+          ? 'pending'
+          : 'succeeded',
+      failure_reason: null,
+      metadata: metadata as Record<string, string>,
       created: Math.floor(Date.now() / 1000),
     };
     this.refunds.set(refund.id, refund);
+    // As Stripe's, `amount_refunded` counts pending refunds until they fail.
     charge.amount_refunded += amount;
     charge.refunded = charge.amount_refunded === charge.amount_captured;
     return ok({ ...refund });
+  }
+
+  /** `GET /v1/refunds`: newest first, filtered by `payment_intent`, paged. */
+  private listRefunds(params: Record<string, unknown>): Answer {
+    const limit =
+      params.limit === undefined ? 10 : integerParam(params, 'limit');
+    if (limit < 1 || limit > 100) {
+      throw new ParamError('This value must be between 1 and 100.', 'limit');
+    }
+    let refunds = [...this.refunds.values()]
+      .filter(
+        (refund) =>
+          params.payment_intent === undefined ||
+          refund.payment_intent === params.payment_intent,
+      )
+      .reverse();
+    if (typeof params.starting_after === 'string') {
+      const index = refunds.findIndex(
+        (refund) => refund.id === params.starting_after,
+      );
+      refunds = refunds.slice(index + 1);
+    }
+    return ok({
+      object: 'list',
+      url: '/v1/refunds',
+      has_more: refunds.length > limit,
+      data: refunds.slice(0, limit).map((refund) => ({ ...refund })),
+    });
   }
 
   /** Returns a copy of the intent with the `expand[]` paths replaced by objects. */

@@ -131,16 +131,22 @@ export async function startTestStack(
     })) as RunningSubgraph<Record<string, unknown>>;
   };
   // Orders calls the catalog for stock, so it starts with the catalog's
-  // real URL.
+  // real URL; shipments calls both, so it starts after them with both.
   await start('catalog', config);
+  await start('orders', { ...config, CATALOG_URL: subgraphs.catalog.url });
   await Promise.all(
-    SERVICE_NAMES.filter((name) => name !== 'catalog').map((name) =>
-      start(
-        name,
-        name === 'orders'
-          ? { ...config, CATALOG_URL: subgraphs.catalog.url }
-          : config,
-      ),
+    SERVICE_NAMES.filter((name) => name !== 'catalog' && name !== 'orders').map(
+      (name) =>
+        start(
+          name,
+          name === 'shipments'
+            ? {
+                ...config,
+                CATALOG_URL: subgraphs.catalog.url,
+                ORDERS_URL: subgraphs.orders.url,
+              }
+            : config,
+        ),
     ),
   );
   let gateway: Awaited<ReturnType<typeof startGateway>>;

@@ -313,3 +313,5 @@ export type StockLevelRow = typeof stockLevels.$inferSelect;
 export type StockAdjustmentRow = typeof stockAdjustments.$inferSelect;
 export type StockReservationRow = typeof stockReservations.$inferSelect;
 export type StockReservationLineRow = typeof stockReservationLines.$inferSelect;
+
+export * from './reservation-commit-tables.js';

@@ -80,10 +80,25 @@ export type Mutation = {
   stockAdjust: StockPayload;
   /** Takes the reserved units off on-hand stock, with a SOLD adjustment per stock row. For services only. */
   stockReservationCommit: StockReservationPayload;
+  /**
+   * Sells part of an ACTIVE reservation: on-hand and reserved go down by the
+   * quantities of `lines`, with a SOLD adjustment per stock row. Takes effect
+   * once per `commitKey` (such as a shipment id); a repeat returns the first
+   * commit. Rejects quantities beyond what the reservation still holds. For
+   * services only.
+   */
+  stockReservationCommitLines: StockReservationCommitPayload;
   /** Removes the expiry of an ACTIVE reservation: it is held until commit or release. For services only. */
   stockReservationConfirm: StockReservationPayload;
   /** Returns the reserved units to available stock. For services only. */
   stockReservationRelease: StockReservationPayload;
+  /**
+   * Puts the units of a commit back: on-hand goes up and, while the
+   * reservation is ACTIVE, the units are reserved for the order again. Takes
+   * effect once; an uncommit of a key never committed blocks a later commit
+   * with that key. For services only.
+   */
+  stockReservationUncommitLines: StockReservationCommitPayload;
   /**
    * Reserves every line for an order at once, or nothing. Repeating it for an
    * order with an ACTIVE or COMMITTED reservation returns that reservation
@@ -118,12 +133,25 @@ export type MutationStockReservationCommitArgs = {
 };
 
 
+export type MutationStockReservationCommitLinesArgs = {
+  commitKey: Scalars['String']['input'];
+  lines: Array<StockLineInput>;
+  orderId: Scalars['ID']['input'];
+};
+
+
 export type MutationStockReservationConfirmArgs = {
   orderId: Scalars['ID']['input'];
 };
 
 
 export type MutationStockReservationReleaseArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type MutationStockReservationUncommitLinesArgs = {
+  commitKey: Scalars['String']['input'];
   orderId: Scalars['ID']['input'];
 };
 
@@ -375,6 +403,14 @@ export type StockAdjustmentReason =
   /** Units taken off on-hand stock when a checkout's reservation is committed. */
   | 'SOLD';
 
+/** Units of one SKU that a commit sold. */
+export type StockCommitLine = {
+  __typename?: 'StockCommitLine';
+  quantity: Scalars['Int']['output'];
+  sku: Scalars['String']['output'];
+  variantId: Scalars['ID']['output'];
+};
+
 export type StockLevel = {
   __typename?: 'StockLevel';
   /** On hand less reserved. */
@@ -425,6 +461,37 @@ export type StockReservation = {
   orderId: Scalars['ID']['output'];
   status: StockReservationStatus;
 };
+
+export type StockReservationCommit = {
+  __typename?: 'StockReservationCommit';
+  commitKey: Scalars['String']['output'];
+  /** ISO 8601. */
+  committedAt: Scalars['String']['output'];
+  /** One line per SKU; empty when nothing tracked stock or nothing was committed. */
+  lines: Array<StockCommitLine>;
+  orderId: Scalars['ID']['output'];
+  status: StockReservationCommitStatus;
+  /** ISO 8601; null while COMMITTED. */
+  uncommittedAt?: Maybe<Scalars['String']['output']>;
+};
+
+export type StockReservationCommitPayload = {
+  __typename?: 'StockReservationCommitPayload';
+  /** Null when `userErrors` is not empty. */
+  commit?: Maybe<StockReservationCommit>;
+  /**
+   * Codes: RESERVATION_NOT_FOUND, RESERVATION_EXPIRED, RESERVATION_RELEASED,
+   * RESERVATION_COMMITTED, COMMIT_KEY_REUSED, SKU_NOT_RESERVED,
+   * QUANTITY_EXCEEDS_RESERVED.
+   */
+  userErrors: Array<UserError>;
+};
+
+export type StockReservationCommitStatus =
+  /** The units are sold. */
+  | 'COMMITTED'
+  /** The units were put back, or the key was uncommitted before any commit. */
+  | 'UNCOMMITTED';
 
 export type StockReservationPayload = {
   __typename?: 'StockReservationPayload';
@@ -679,12 +746,16 @@ export type ResolversTypes = ResolversObject<{
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: ResolverTypeWrapper<StockAdjustmentRow>;
   StockAdjustmentReason: StockAdjustmentReason;
+  StockCommitLine: ResolverTypeWrapper<StockCommitLine>;
   StockLevel: ResolverTypeWrapper<StockLevelRow>;
   StockLineInput: StockLineInput;
   StockLineProblem: ResolverTypeWrapper<StockLineProblem>;
   StockLineProblemCode: StockLineProblemCode;
   StockPayload: ResolverTypeWrapper<Omit<StockPayload, 'adjustment' | 'stockLevel' | 'variant'> & { adjustment?: Maybe<ResolversTypes['StockAdjustment']>, stockLevel?: Maybe<ResolversTypes['StockLevel']>, variant?: Maybe<ResolversTypes['Variant']> }>;
   StockReservation: ResolverTypeWrapper<StockReservation>;
+  StockReservationCommit: ResolverTypeWrapper<StockReservationCommit>;
+  StockReservationCommitPayload: ResolverTypeWrapper<StockReservationCommitPayload>;
+  StockReservationCommitStatus: StockReservationCommitStatus;
   StockReservationPayload: ResolverTypeWrapper<StockReservationPayload>;
   StockReservationStatus: StockReservationStatus;
   StockReservePayload: ResolverTypeWrapper<StockReservePayload>;
@@ -731,11 +802,14 @@ export type ResolversParentTypes = ResolversObject<{
   SelectedOptionInput: SelectedOptionInput;
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: StockAdjustmentRow;
+  StockCommitLine: StockCommitLine;
   StockLevel: StockLevelRow;
   StockLineInput: StockLineInput;
   StockLineProblem: StockLineProblem;
   StockPayload: Omit<StockPayload, 'adjustment' | 'stockLevel' | 'variant'> & { adjustment?: Maybe<ResolversParentTypes['StockAdjustment']>, stockLevel?: Maybe<ResolversParentTypes['StockLevel']>, variant?: Maybe<ResolversParentTypes['Variant']> };
   StockReservation: StockReservation;
+  StockReservationCommit: StockReservationCommit;
+  StockReservationCommitPayload: StockReservationCommitPayload;
   StockReservationPayload: StockReservationPayload;
   StockReservePayload: StockReservePayload;
   StockSetInput: StockSetInput;
@@ -782,8 +856,10 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   productUpdate?: Resolver<ResolversTypes['ProductPayload'], ParentType, ContextType, RequireFields<MutationProductUpdateArgs, 'input'>>;
   stockAdjust?: Resolver<ResolversTypes['StockPayload'], ParentType, ContextType, RequireFields<MutationStockAdjustArgs, 'input'>>;
   stockReservationCommit?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationCommitArgs, 'orderId'>>;
+  stockReservationCommitLines?: Resolver<ResolversTypes['StockReservationCommitPayload'], ParentType, ContextType, RequireFields<MutationStockReservationCommitLinesArgs, 'commitKey' | 'lines' | 'orderId'>>;
   stockReservationConfirm?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationConfirmArgs, 'orderId'>>;
   stockReservationRelease?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationReleaseArgs, 'orderId'>>;
+  stockReservationUncommitLines?: Resolver<ResolversTypes['StockReservationCommitPayload'], ParentType, ContextType, RequireFields<MutationStockReservationUncommitLinesArgs, 'commitKey' | 'orderId'>>;
   stockReserve?: Resolver<ResolversTypes['StockReservePayload'], ParentType, ContextType, RequireFields<MutationStockReserveArgs, 'lines' | 'orderId'>>;
   stockSet?: Resolver<ResolversTypes['StockPayload'], ParentType, ContextType, RequireFields<MutationStockSetArgs, 'input'>>;
   variantCreate?: Resolver<ResolversTypes['VariantPayload'], ParentType, ContextType, RequireFields<MutationVariantCreateArgs, 'input'>>;
@@ -880,6 +956,12 @@ export type StockAdjustmentResolvers<ContextType = Context, ParentType extends R
   reason?: Resolver<ResolversTypes['StockAdjustmentReason'], ParentType, ContextType>;
 }>;
 
+export type StockCommitLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockCommitLine'] = ResolversParentTypes['StockCommitLine']> = ResolversObject<{
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
 export type StockLevelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockLevel'] = ResolversParentTypes['StockLevel']> = ResolversObject<{
   available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   location?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
@@ -906,6 +988,20 @@ export type StockReservationResolvers<ContextType = Context, ParentType extends 
   lines?: Resolver<Array<ResolversTypes['PricedLine']>, ParentType, ContextType>;
   orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['StockReservationStatus'], ParentType, ContextType>;
+}>;
+
+export type StockReservationCommitResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservationCommit'] = ResolversParentTypes['StockReservationCommit']> = ResolversObject<{
+  commitKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  committedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['StockCommitLine']>, ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['StockReservationCommitStatus'], ParentType, ContextType>;
+  uncommittedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type StockReservationCommitPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservationCommitPayload'] = ResolversParentTypes['StockReservationCommitPayload']> = ResolversObject<{
+  commit?: Resolver<Maybe<ResolversTypes['StockReservationCommit']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
 }>;
 
 export type StockReservationPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservationPayload'] = ResolversParentTypes['StockReservationPayload']> = ResolversObject<{
@@ -974,10 +1070,13 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   SelectedOption?: SelectedOptionResolvers<ContextType>;
   StockAdjustment?: StockAdjustmentResolvers<ContextType>;
+  StockCommitLine?: StockCommitLineResolvers<ContextType>;
   StockLevel?: StockLevelResolvers<ContextType>;
   StockLineProblem?: StockLineProblemResolvers<ContextType>;
   StockPayload?: StockPayloadResolvers<ContextType>;
   StockReservation?: StockReservationResolvers<ContextType>;
+  StockReservationCommit?: StockReservationCommitResolvers<ContextType>;
+  StockReservationCommitPayload?: StockReservationCommitPayloadResolvers<ContextType>;
   StockReservationPayload?: StockReservationPayloadResolvers<ContextType>;
   StockReservePayload?: StockReservePayloadResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;

@@ -111,9 +111,17 @@ export async function reserveStock(
 
   try {
     return await db.transaction(async (transaction) => {
-      const current = await lockReservation(transaction, request.orderId, {
-        create: true,
-      });
+      // The variants and the default location are read while the
+      // reservation is locked, in the same round trips: the reads take no
+      // locks, and the connection runs the statements one after another.
+      const [current, variants, foundDefaultLocationId] = await allSettled([
+        lockReservation(transaction, request.orderId, { create: true }),
+        loadVariantsBySku(
+          transaction,
+          demands.map((demand) => demand.sku),
+        ),
+        findDefaultLocationId(transaction),
+      ]);
       const { row } = current!;
       if (
         row.status === 'COMMITTED' ||
@@ -122,10 +130,6 @@ export async function reserveStock(
         return { ok: true as const, reservation: row };
       }
 
-      const variants = await loadVariantsBySku(
-        transaction,
-        demands.map((demand) => demand.sku),
-      );
       const tracked = [...variants.values()]
         .map(({ variant }) => variant)
         .filter((variant) => variant.tracksInventory);
@@ -135,7 +139,7 @@ export async function reserveStock(
       const defaultLocationId =
         backordered.length > 0
           ? (await ensureDefaultLocation(transaction)).id
-          : await findDefaultLocationId(transaction);
+          : foundDefaultLocationId;
       if (backordered.length > 0) {
         // Backorders may be reserved at the default location beyond its
         // stock, so its row must exist before the rows are locked.
@@ -172,9 +176,12 @@ export async function reserveStock(
           levels,
         );
       }
-      await transaction
-        .delete(tables.stockReservationLines)
-        .where(eq(tables.stockReservationLines.reservationId, row.id));
+      // A reservation made just now has no lines yet.
+      if (!current!.created) {
+        await transaction
+          .delete(tables.stockReservationLines)
+          .where(eq(tables.stockReservationLines.reservationId, row.id));
+      }
 
       const problems = demands.flatMap((demand) => {
         const found = variants.get(demand.sku);
@@ -187,6 +194,10 @@ export async function reserveStock(
       });
       if (problems.length > 0) throw new LineProblemsFound(problems);
 
+      // The stock rows are locked, so what each update leaves in them is
+      // known now: the writes below go out together, in one round trip,
+      // and each update's row is checked against it when they are done.
+      const writes: Promise<unknown>[] = [];
       const events: DomainEvent[] = [];
       const pricedLines: PricedLineValue[] = [];
       for (const demand of demands) {
@@ -205,12 +216,30 @@ export async function reserveStock(
             );
           }
           for (const allocation of allocations) {
-            const level = await addReserved(transaction, {
+            const change = {
               variantId: variant.id,
               locationId: allocation.locationId,
               quantity: allocation.quantity,
               allowBackorder: variant.inventoryPolicy === 'CONTINUE',
-            });
+            };
+            const locked = variantLevels.find(
+              (level) => level.locationId === allocation.locationId,
+            );
+            let level: StockLevelRow;
+            if (locked) {
+              const expected = {
+                ...locked,
+                reserved: locked.reserved + allocation.quantity,
+              };
+              writes.push(
+                addReserved(transaction, change).then((updated) =>
+                  checkLevel(updated, expected),
+                ),
+              );
+              level = expected;
+            } else {
+              level = await addReserved(transaction, change);
+            }
             replaceLevel(levels, level);
             events.push(
               stockChangedEvent(level, {
@@ -223,13 +252,15 @@ export async function reserveStock(
             );
           }
           if (allocations.length > 0) {
-            await transaction.insert(tables.stockReservationLines).values(
-              allocations.map((allocation) => ({
-                reservationId: row.id,
-                variantId: variant.id,
-                locationId: allocation.locationId,
-                quantity: allocation.quantity,
-              })),
+            writes.push(
+              transaction.insert(tables.stockReservationLines).values(
+                allocations.map((allocation) => ({
+                  reservationId: row.id,
+                  variantId: variant.id,
+                  locationId: allocation.locationId,
+                  quantity: allocation.quantity,
+                })),
+              ),
             );
           }
         }
@@ -237,18 +268,21 @@ export async function reserveStock(
           priceLine(demand, found, levels.get(variant.id) ?? []),
         );
       }
-      await appendEvents(transaction, events);
+      writes.push(appendEvents(transaction, events));
 
-      const [reservation] = await transaction
-        .update(tables.stockReservations)
-        .set({
-          status: 'ACTIVE',
-          expiresAt: sql`now() + make_interval(secs => ${ttlSeconds}::int)`,
-          pricedLines,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(tables.stockReservations.id, row.id))
-        .returning();
+      const [[reservation]] = await allSettled([
+        transaction
+          .update(tables.stockReservations)
+          .set({
+            status: 'ACTIVE',
+            expiresAt: sql`now() + make_interval(secs => ${ttlSeconds}::int)`,
+            pricedLines,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(tables.stockReservations.id, row.id))
+          .returning(),
+        ...writes,
+      ]);
       return { ok: true as const, reservation: reservation! };
     });
   } catch (error) {
@@ -260,10 +294,25 @@ export async function reserveStock(
 }
 
 /** Removes the expiry of an ACTIVE reservation, so it is held until commit or release. */
-export function confirmReservation(
+export async function confirmReservation(
   db: CatalogDatabase,
   orderId: string,
 ): Promise<ReservationOutcome> {
+  // The usual case in one statement: an ACTIVE reservation within its
+  // expiry. The update locks the row and checks the condition again on
+  // the row as any concurrent change left it, as the transaction below.
+  const [confirmed] = await db
+    .update(tables.stockReservations)
+    .set({ expiresAt: null, updatedAt: sql`now()` })
+    .where(
+      and(
+        eq(tables.stockReservations.orderId, orderId),
+        eq(tables.stockReservations.status, 'ACTIVE'),
+        sql`${tables.stockReservations.expiresAt} > now()`,
+      ),
+    )
+    .returning();
+  if (confirmed) return { reservation: confirmed, error: null };
   return db.transaction(async (transaction) => {
     const current = await lockReservation(transaction, orderId);
     if (!current) return { reservation: null, error: null };
@@ -450,12 +499,20 @@ async function lockReservation(
   transaction: CatalogTransaction,
   orderId: string,
   options: { create?: boolean } = {},
-): Promise<{ row: StockReservationRow; pastExpiry: boolean } | null> {
+): Promise<{
+  row: StockReservationRow;
+  pastExpiry: boolean;
+  /** True when this call inserted it. */
+  created: boolean;
+} | null> {
+  let created = false;
   if (options.create) {
-    await transaction
+    const inserted = await transaction
       .insert(tables.stockReservations)
       .values({ id: uuidv7(), orderId, status: 'RELEASED' })
-      .onConflictDoNothing({ target: tables.stockReservations.orderId });
+      .onConflictDoNothing({ target: tables.stockReservations.orderId })
+      .returning({ id: tables.stockReservations.id });
+    created = inserted.length > 0;
   }
   const [current] = await transaction
     .select({
@@ -465,7 +522,7 @@ async function lockReservation(
     .from(tables.stockReservations)
     .where(eq(tables.stockReservations.orderId, orderId))
     .for('update');
-  return current ?? null;
+  return current ? { ...current, created } : null;
 }
 
 async function findDefaultLocationId(
@@ -541,6 +598,53 @@ async function addReserved(
     );
   }
   return level;
+}
+
+/** True for PostgreSQL's 25P02, also wrapped in drizzle's DrizzleQueryError. */
+function isAbortedTransaction(error: unknown): boolean {
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
+  return (
+    code === '25P02' ||
+    (cause as { code?: unknown } | undefined)?.code === '25P02'
+  );
+}
+
+/**
+ * Like Promise.all, but waits for every statement to finish before it
+ * rejects, so that no statement of a transaction still runs after the
+ * rollback, when its connection may be back in the pool.
+ */
+async function allSettled<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  const failures = results.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  );
+  // A statement after a failed one fails with 25P02 (the transaction is
+  // aborted); the first other error is the cause.
+  const failed =
+    failures.find((reason) => !isAbortedTransaction(reason)) ?? failures[0];
+  if (failures.length > 0) throw failed;
+  return results.map(
+    (result) => (result as PromiseFulfilledResult<unknown>).value,
+  ) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
+/**
+ * Checks that an update of a locked stock row left what was computed from
+ * the locked row; anything else means the lock did not hold, and the
+ * transaction must not commit.
+ */
+function checkLevel(updated: StockLevelRow, expected: StockLevelRow): void {
+  if (
+    updated.onHand !== expected.onHand ||
+    updated.reserved !== expected.reserved
+  ) {
+    throw new Error(
+      `Stock row of variant ${updated.variantId} at location ${updated.locationId} changed while locked: on hand ${updated.onHand}, reserved ${updated.reserved}; expected ${expected.onHand} and ${expected.reserved}.`,
+    );
+  }
 }
 
 /** Takes the quantities of `lines` off `reserved`, with an event per stock row. */

@@ -2,12 +2,10 @@ import { createHash } from 'node:crypto';
 import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Config } from '../../../platform/config.js';
 import type { Logger } from '../../../platform/logger.js';
-import { appendEvents } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
 import type { OrderRow, PaymentRow, RefundRow } from '../db/tables.js';
 import { ordersDependencies, type OrdersDatabase } from '../dependencies.js';
-import { transition } from '../financial-status.js';
-import { postRefund, type OrdersTransaction } from '../ledger/posting.js';
+import type { OrdersTransaction } from '../ledger/posting.js';
 import {
   PaymentProviderError,
   type ProviderRefund,
@@ -27,7 +25,8 @@ import {
   success,
   type OrderActionResult,
 } from './common.js';
-import { statusEvent, transitionFailure } from './payment-actions.js';
+import { settleRefund } from '../refund-settlement.js';
+import { transitionFailure } from './payment-actions.js';
 
 export interface RefundInput {
   orderId: string;
@@ -73,7 +72,9 @@ type Reservation =
  * and bank transfer payments are paid back by hand and only recorded),
  * and one transaction marks the refund SUCCEEDED, adds it to the payment's
  * refunded amount, moves the order to PARTIALLY_REFUNDED or REFUNDED,
- * posts the refund to the ledger and appends the outbox event.
+ * posts the refund to the ledger and appends the outbox event
+ * (`settleRefund`). A refund the provider answers `pending` stays PENDING
+ * until its webhook or the reconciliation pass settles it the same way.
  */
 export async function refundOrder(
   db: OrdersDatabase,
@@ -118,6 +119,7 @@ export async function refundOrder(
             payment.providerPaymentId!,
             amount,
             providerIdempotencyKey('refund', order.id, input.idempotencyKey),
+            refund.id,
           );
         } catch (error) {
           if (!(error instanceof PaymentProviderError)) throw error;
@@ -125,7 +127,9 @@ export async function refundOrder(
           // A retryable error leaves it unknown whether the provider
           // refunded, so the refund stays PENDING and keeps its amount
           // reserved until a retry with the same key finds out.
-          if (!error.retryable) await markRefundFailed(db, refund.id, null);
+          if (!error.retryable) {
+            await settle(db, order.id, refund.id, 'failed', null);
+          }
           return failure(
             ['input', 'amount'],
             `The payment provider did not refund ${formatAmount(amount, order.currencyCode)}: ${error.message}. ${error.retryable ? 'Retry with the same idempotencyKey.' : 'Check the payment at the provider.'}`,
@@ -133,9 +137,11 @@ export async function refundOrder(
           );
         }
         if (providerRefund.status === 'failed') {
-          await markRefundFailed(
+          await settle(
             db,
+            order.id,
             refund.id,
+            'failed',
             providerRefund.providerRefundId,
           );
           return failure(
@@ -145,28 +151,33 @@ export async function refundOrder(
           );
         }
         if (providerRefund.status === 'pending') {
-          // TODO: complete provider refunds that finish later (a refund
-          // webhook); until then the refund stays PENDING and reserved.
+          // The refund stays PENDING, holding its amount, until the
+          // provider's refund webhook or the reconciliation pass settles
+          // it (refund-settlement.ts); either may have done so already.
           await db
             .update(tables.refunds)
             .set({
               providerRefundId: providerRefund.providerRefundId,
               updatedAt: sql`now()`,
             })
-            .where(eq(tables.refunds.id, refund.id));
+            .where(
+              and(
+                eq(tables.refunds.id, refund.id),
+                eq(tables.refunds.status, 'PENDING'),
+              ),
+            );
           return success(order.id, refund.id);
         }
       }
 
-      return db.transaction((transaction) =>
-        completeRefund(
-          transaction,
-          order.id,
-          payment.id,
-          refund.id,
-          providerRefund?.providerRefundId ?? null,
-        ),
+      await settle(
+        db,
+        order.id,
+        refund.id,
+        'succeeded',
+        providerRefund?.providerRefundId ?? null,
       );
+      return success(order.id, refund.id);
     },
   );
 }
@@ -295,79 +306,18 @@ function refundExceedsCaptured(
   );
 }
 
-async function markRefundFailed(
+/**
+ * Settles the refund in one transaction. A webhook or reconciliation pass
+ * that settled it first wins, and this changes nothing.
+ */
+async function settle(
   db: OrdersDatabase,
+  orderId: string,
   refundId: string,
+  outcome: 'succeeded' | 'failed',
   providerRefundId: string | null,
 ): Promise<void> {
-  await db
-    .update(tables.refunds)
-    .set({ status: 'FAILED', providerRefundId, updatedAt: sql`now()` })
-    .where(
-      and(
-        eq(tables.refunds.id, refundId),
-        eq(tables.refunds.status, 'PENDING'),
-      ),
-    );
-}
-
-/** Records a refund that succeeded, in one transaction with its posting. */
-async function completeRefund(
-  transaction: OrdersTransaction,
-  orderId: string,
-  paymentId: string,
-  refundId: string,
-  providerRefundId: string | null,
-): Promise<OrderActionResult> {
-  const order = await lockOrder(transaction, orderId);
-  const [refund] = await transaction
-    .select()
-    .from(tables.refunds)
-    .where(eq(tables.refunds.id, refundId))
-    .for('update');
-  if (refund!.status === 'SUCCEEDED') return success(orderId, refundId);
-
-  const [payment] = await transaction
-    .update(tables.payments)
-    .set({
-      refundedAmount: sql`${tables.payments.refundedAmount} + ${refund!.amount}`,
-      status: sql`case when ${tables.payments.refundedAmount} + ${refund!.amount} = ${tables.payments.capturedAmount} then 'REFUNDED'::payment_status else 'PARTIALLY_REFUNDED'::payment_status end`,
-      updatedAt: sql`now()`,
-    })
-    .where(eq(tables.payments.id, paymentId))
-    .returning();
-  const [completed] = await transaction
-    .update(tables.refunds)
-    .set({ status: 'SUCCEEDED', providerRefundId, updatedAt: sql`now()` })
-    .where(eq(tables.refunds.id, refundId))
-    .returning();
-
-  const [remaining] = await transaction
-    .select({
-      amount: sql<string>`coalesce(sum(${tables.payments.capturedAmount} - ${tables.payments.refundedAmount}), 0)`,
-    })
-    .from(tables.payments)
-    .where(eq(tables.payments.orderId, orderId));
-  const to = transition(
-    order.financialStatus,
-    Number(remaining!.amount) === 0 ? 'REFUNDED' : 'PARTIALLY_REFUNDED',
+  await db.transaction((transaction) =>
+    settleRefund(transaction, { orderId, refundId, outcome, providerRefundId }),
   );
-  await transaction
-    .update(tables.orders)
-    .set({ financialStatus: to, updatedAt: sql`now()` })
-    .where(eq(tables.orders.id, orderId));
-  await postRefund(transaction, {
-    order,
-    payment: payment!,
-    refund: completed!,
-  });
-  await appendEvents(transaction, [
-    statusEvent(order, to, {
-      refundId,
-      paymentId,
-      amount: completed!.amount,
-      currencyCode: order.currencyCode,
-    }),
-  ]);
-  return success(orderId, refundId);
 }

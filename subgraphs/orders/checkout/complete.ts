@@ -20,6 +20,7 @@ import {
   IdempotencyKeyReusedError,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   withIdempotencyKey,
+  type FinishIdempotencyKey,
 } from '../idempotency.js';
 import { postCapture } from '../ledger/posting.js';
 import {
@@ -107,7 +108,8 @@ export async function completeCheckout(
         request,
         keep: (result) => result.orderId !== null,
       },
-      () => new Completion(context, checkout.id, input.payment).run(),
+      (finish) =>
+        new Completion(context, checkout.id, input.payment, finish).run(),
     );
   } catch (error) {
     if (error instanceof IdempotencyKeyReusedError) {
@@ -148,6 +150,8 @@ class Completion {
     private readonly context: Context,
     private readonly checkoutId: string,
     private readonly payment: CheckoutCompleteInput['payment'],
+    /** Keeps the result with the idempotency key in the order's transaction. */
+    private readonly finish: FinishIdempotencyKey<CompletionResult>,
   ) {
     this.dependencies = ordersDependencies(context.db, context.config);
   }
@@ -185,13 +189,7 @@ class Completion {
       return taken;
     }
 
-    const written = await this.writeOrder(checkout, reservation, totals, taken);
-    if (written === 'completed-by-another') {
-      await this.undoDuplicatePayment(orderId, taken);
-    } else if (taken.status !== 'REQUIRES_ACTION') {
-      await this.holdStock(orderId);
-    }
-    return {
+    const result: CompletionResult = {
       orderId,
       paymentAction:
         taken.status === 'REQUIRES_ACTION' && taken.remote
@@ -203,6 +201,19 @@ class Completion {
           : null,
       userErrors: [],
     };
+    const written = await this.writeOrder(
+      checkout,
+      reservation,
+      totals,
+      taken,
+      result,
+    );
+    if (written === 'completed-by-another') {
+      await this.undoDuplicatePayment(orderId, taken);
+    } else if (taken.status !== 'REQUIRES_ACTION') {
+      await this.holdStock(orderId);
+    }
+    return result;
   }
 
   /** Sets the checkout's order id once; null when it is completed. */
@@ -396,27 +407,41 @@ class Completion {
 
   /**
    * Writes the order, its lines and payment, the ledger entry of a capture
-   * and the outbox events in one transaction, and marks the checkout
-   * completed. When another attempt completed it first, writes nothing.
+   * and the outbox events in one transaction, marks the checkout
+   * completed and keeps `result` with the idempotency key. When another
+   * attempt completed it first, writes nothing.
    */
   private async writeOrder(
     checkout: CheckoutRow,
     reservation: Reservation,
     totals: CheckoutTotals,
     taken: TakenPayment,
+    result: CompletionResult,
   ): Promise<'written' | 'completed-by-another'> {
     const orderId = checkout.orderId!;
     const currencyCode = checkoutSettings(this.context.config).currencyCode;
     const priced = new Map(reservation.lines.map((line) => [line.sku, line]));
     return this.context.db.transaction(async (transaction) => {
-      const [locked] = await transaction
-        .select()
-        .from(tables.checkouts)
-        .where(eq(tables.checkouts.id, checkout.id))
-        .for('update');
-      if (locked!.completedAt) return 'completed-by-another';
+      // Marks the checkout completed first: the update locks its row, so a
+      // concurrent attempt waits here until this transaction ends, and
+      // then finds it completed and writes nothing.
+      const now = new Date();
+      const [marked] = await transaction
+        .update(tables.checkouts)
+        .set({ completedAt: now, updatedAt: now })
+        .where(
+          and(
+            eq(tables.checkouts.id, checkout.id),
+            isNull(tables.checkouts.completedAt),
+          ),
+        )
+        .returning({ id: tables.checkouts.id });
+      if (!marked) return 'completed-by-another';
 
-      const [order] = await transaction
+      // The order, its lines and its payment go out together, in one
+      // round trip; the connection runs them in this order.
+      const { remote } = taken;
+      const orderInsert = transaction
         .insert(tables.orders)
         .values({
           id: orderId,
@@ -441,7 +466,7 @@ class Completion {
           shippingMethodTitle: totals.shippingMethod?.title ?? null,
         })
         .returning();
-      await transaction.insert(tables.orderLines).values(
+      const linesInsert = transaction.insert(tables.orderLines).values(
         checkout.lines.map((line, position) => {
           const catalogLine: PricedLine = priced.get(line.sku)!;
           return {
@@ -456,8 +481,7 @@ class Completion {
           };
         }),
       );
-      const { remote } = taken;
-      const [payment] = await transaction
+      const paymentInsert = transaction
         .insert(tables.payments)
         .values({
           id: uuidv7(),
@@ -473,20 +497,23 @@ class Completion {
           feeAmount: taken.status === 'CAPTURED' ? (remote!.feeAmount ?? 0) : 0,
         })
         .returning();
-      if (taken.status === 'CAPTURED') {
-        await postCapture(transaction, {
-          order: order!,
-          payment: payment!,
-          amount: payment!.capturedAmount,
-          feeAmount: payment!.feeAmount,
-          reference: remote!.providerPaymentId,
-        });
-      }
-      await transaction
-        .update(tables.checkouts)
-        .set({ completedAt: new Date(), updatedAt: new Date() })
-        .where(eq(tables.checkouts.id, checkout.id));
-      await appendEvents(transaction, [
+      const [[order], , [payment]] = await allSettled([
+        orderInsert,
+        linesInsert,
+        paymentInsert,
+      ]);
+      // The ledger entries and the events also go out together.
+      const posting =
+        taken.status === 'CAPTURED'
+          ? postCapture(transaction, {
+              order: order!,
+              payment: payment!,
+              amount: payment!.capturedAmount,
+              feeAmount: payment!.feeAmount,
+              reference: remote!.providerPaymentId,
+            })
+          : Promise.resolve();
+      const events = appendEvents(transaction, [
         {
           type: 'order.created',
           aggregateId: orderId,
@@ -520,6 +547,7 @@ class Completion {
           },
         },
       ]);
+      await allSettled([posting, events, this.finish(transaction, result)]);
       return 'written';
     });
   }
@@ -581,6 +609,37 @@ class Completion {
       );
     }
   }
+}
+
+/** True for PostgreSQL's 25P02, also wrapped in drizzle's DrizzleQueryError. */
+function isAbortedTransaction(error: unknown): boolean {
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
+  return (
+    code === '25P02' ||
+    (cause as { code?: unknown } | undefined)?.code === '25P02'
+  );
+}
+
+/**
+ * Like Promise.all, but waits for every statement to finish before it
+ * rejects, so that no statement of a transaction still runs after the
+ * rollback, when its connection may be back in the pool.
+ */
+async function allSettled<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  const failures = results.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  );
+  // A statement after a failed one fails with 25P02 (the transaction is
+  // aborted); the first other error is the cause.
+  const failed =
+    failures.find((reason) => !isAbortedTransaction(reason)) ?? failures[0];
+  if (failures.length > 0) throw failed;
+  return results.map(
+    (result) => (result as PromiseFulfilledResult<unknown>).value,
+  ) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 function paymentEventName(status: PaymentRow['status']): string {

@@ -1,17 +1,13 @@
 import { and, eq } from 'drizzle-orm';
-import { uuidv7 } from '../../../platform/ids.js';
 import type { Logger } from '../../../platform/logger.js';
 import { appendEvents, type DomainEvent } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
 import type { OrderRow, PaymentRow } from '../db/tables.js';
 import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
 import { canTransition, transition } from '../financial-status.js';
-import {
-  postCapture,
-  postRefund,
-  type OrdersTransaction,
-} from '../ledger/posting.js';
-import type { ProviderPayment } from '../payments/index.js';
+import { postCapture, type OrdersTransaction } from '../ledger/posting.js';
+import type { ProviderPayment, ProviderRefund } from '../payments/index.js';
+import { syncProviderRefunds } from '../refund-settlement.js';
 import { cancelUnpaidOrder, holdOrderStock } from './order-stock.js';
 
 /** What to do with the order's stock once the change has committed. */
@@ -29,9 +25,10 @@ export type PaymentUpdateOutcome =
 
 /**
  * Applies the state a provider reports for one of our payments: an
- * asynchronous confirmation that succeeded or failed, a capture, or a
- * refund made at the provider. With `event`, the event is recorded in
- * the same transaction, so a replayed event changes nothing.
+ * asynchronous confirmation that succeeded or failed, a capture, the
+ * outcome of a pending refund, or a refund made at the provider. With
+ * `event`, the event is recorded in the same transaction, so a replayed
+ * event changes nothing.
  */
 export async function applyProviderPayment(
   db: OrdersDatabase,
@@ -41,6 +38,8 @@ export async function applyProviderPayment(
     providerPaymentId: string;
     /** The payment after the event; fetched from the provider when null. */
     payment: ProviderPayment | null;
+    /** For an event about one refund: the refund after the event. */
+    refund?: ProviderRefund | null;
     event?: { id: string; type: string };
   },
 ): Promise<PaymentUpdateOutcome> {
@@ -85,6 +84,20 @@ export async function applyProviderPayment(
       .from(tables.payments)
       .where(eq(tables.payments.id, found.id))
       .for('update');
+    if (update.refund) {
+      const changed = await syncProviderRefunds(
+        transaction,
+        logger,
+        order!,
+        payment!,
+        [update.refund],
+      );
+      return {
+        outcome: changed ? ('applied' as const) : ('unchanged' as const),
+        followUp: null,
+        orderId: null,
+      };
+    }
     const remote =
       update.payment ??
       (await dependencies.payments.status(update.providerPaymentId));
@@ -139,8 +152,11 @@ export async function followUpStock(
 
 /**
  * Moves `payment` and `order` (both locked) to the provider's state.
- * Captures post to the ledger and refunds not yet recorded are recorded;
- * a failed confirmation cancels the order.
+ * Captures post to the ledger; a failed confirmation cancels the order.
+ * When the provider reports more refunded than the shop recorded, its
+ * refunds are read and applied by provider refund id
+ * (`syncProviderRefunds`): pending refunds of the shop that finished are
+ * settled, and refunds made at the provider are recorded once.
  */
 export async function applyPaymentState(
   transaction: OrdersTransaction,
@@ -221,9 +237,14 @@ export async function applyPaymentState(
 
   const refunded = remote.amountRefunded ?? 0;
   if (refunded > payment.refundedAmount && payment.capturedAmount > 0) {
-    await recordProviderRefund(transaction, order, payment, refunded);
-    events.push(paymentEvent('payment.refunded', order, payment));
-    changed = true;
+    const refunds = await dependencies.payments.refunds(
+      remote.providerPaymentId,
+    );
+    if (
+      await syncProviderRefunds(transaction, logger, order, payment, refunds)
+    ) {
+      changed = true;
+    }
   }
 
   await appendEvents(transaction, events);
@@ -257,59 +278,6 @@ async function setOrderStatus(
     .where(eq(tables.orders.id, order.id))
     .returning();
   return updated!;
-}
-
-/**
- * Records a refund made at the provider (in its dashboard) that the shop
- * has not recorded: the difference between what the provider reports and
- * what the payment shows, which is 0 for refunds made through the graph.
- */
-async function recordProviderRefund(
-  transaction: OrdersTransaction,
-  order: OrderRow,
-  payment: PaymentRow,
-  refundedAtProvider: number,
-): Promise<void> {
-  const refundedAmount = Math.min(refundedAtProvider, payment.capturedAmount);
-  const amount = refundedAmount - payment.refundedAmount;
-  if (amount <= 0) return;
-  const [refund] = await transaction
-    .insert(tables.refunds)
-    .values({
-      id: uuidv7(),
-      paymentId: payment.id,
-      orderId: order.id,
-      amount,
-      status: 'SUCCEEDED',
-      reason: 'Refunded at the payment provider',
-    })
-    .returning();
-  const [updated] = await transaction
-    .update(tables.payments)
-    .set({
-      refundedAmount,
-      status:
-        refundedAmount >= payment.capturedAmount
-          ? 'REFUNDED'
-          : 'PARTIALLY_REFUNDED',
-      updatedAt: new Date(),
-    })
-    .where(eq(tables.payments.id, payment.id))
-    .returning();
-  const [current] = await transaction
-    .select()
-    .from(tables.orders)
-    .where(eq(tables.orders.id, order.id));
-  const fully = refundedAmount >= payment.capturedAmount;
-  const target = fully ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
-  const refundedOrder = canTransition(current!.financialStatus, target)
-    ? await setOrderStatus(transaction, current!, target)
-    : current!;
-  await postRefund(transaction, {
-    order: refundedOrder,
-    payment: updated!,
-    refund: refund!,
-  });
 }
 
 function paymentEvent(

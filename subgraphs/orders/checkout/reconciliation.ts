@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Config } from '../../../platform/config.js';
 import type { Logger } from '../../../platform/logger.js';
 import * as tables from '../db/tables.js';
@@ -10,6 +10,7 @@ import {
   type StockFollowUp,
 } from './payment-updates.js';
 import { cancelUnpaidOrder } from './order-stock.js';
+import { syncProviderRefunds } from '../refund-settlement.js';
 
 /** Orders and payments looked at per pass and kind. */
 const BATCH_SIZE = 50;
@@ -21,7 +22,16 @@ export interface ReconciliationReport {
   flagged: number;
   /** Payments awaiting action past the reservation's lifetime, settled. */
   settled: number;
+  /** Pending refunds the provider has finished, settled. */
+  refunds: number;
 }
+
+/**
+ * Age after which a PENDING card refund without a provider refund id is
+ * looked up at the provider by its reference. A younger one may still be
+ * waiting for the provider's response to the staff mutation.
+ */
+const UNANSWERED_REFUND_AGE_SECONDS = 300;
 
 /**
  * One pass over what a crash, a lost webhook or an abandoned payment can
@@ -30,7 +40,10 @@ export interface ReconciliationReport {
  *   confirmed: confirm it, reserve again after an expiry, or flag the order;
  * - payments still awaiting the customer's action after the reservation's
  *   lifetime: ask the provider and apply its answer, or cancel the order
- *   and release its stock.
+ *   and release its stock;
+ * - card refunds still PENDING (the provider answered `pending`, or its
+ *   answer was lost): ask the provider and settle those it has finished,
+ *   in case their webhook was lost.
  * Rows are locked with SKIP LOCKED, so replicas share the work.
  */
 export async function reconcileCheckouts(
@@ -39,7 +52,12 @@ export async function reconcileCheckouts(
   config: Pick<Config, 'STOCK_RESERVATION_TTL_SECONDS'>,
   logger: Logger,
 ): Promise<ReconciliationReport> {
-  const report: ReconciliationReport = { confirmed: 0, flagged: 0, settled: 0 };
+  const report: ReconciliationReport = {
+    confirmed: 0,
+    flagged: 0,
+    settled: 0,
+    refunds: 0,
+  };
   for (const { id } of await ordersAwaitingStock(db)) {
     try {
       const outcome = await holdOrderStock(db, dependencies, logger, id, {
@@ -61,6 +79,15 @@ export async function reconcileCheckouts(
       }
     } catch (error) {
       logger.warn({ err: error, paymentId: id }, 'settling a payment failed');
+    }
+  }
+  for (const { id } of await pendingCardRefunds(db)) {
+    try {
+      if (await settlePendingRefund(db, dependencies, logger, id)) {
+        report.refunds += 1;
+      }
+    } catch (error) {
+      logger.warn({ err: error, refundId: id }, 'settling a refund failed');
     }
   }
   return report;
@@ -164,6 +191,84 @@ async function settleStalePayment(
 }
 
 /**
+ * PENDING card refunds: those the provider answered `pending`, and those
+ * whose answer never arrived (no provider refund id) after
+ * UNANSWERED_REFUND_AGE_SECONDS.
+ */
+function pendingCardRefunds(db: OrdersDatabase) {
+  return db
+    .select({ id: tables.refunds.id })
+    .from(tables.refunds)
+    .innerJoin(
+      tables.payments,
+      eq(tables.payments.id, tables.refunds.paymentId),
+    )
+    .where(
+      and(
+        eq(tables.refunds.status, 'PENDING'),
+        eq(tables.payments.method, 'CARD'),
+        or(
+          isNotNull(tables.refunds.providerRefundId),
+          sql`${tables.refunds.updatedAt} < now() - make_interval(secs => ${UNANSWERED_REFUND_AGE_SECONDS})`,
+        ),
+      ),
+    )
+    .orderBy(asc(tables.refunds.updatedAt))
+    .limit(BATCH_SIZE);
+}
+
+/**
+ * Asks the provider about one PENDING refund, by its provider refund id
+ * or, without one, among the payment's refunds by reference, and settles
+ * it when the provider has finished it. An order locked by another
+ * replica or a webhook is skipped, because that one settles it.
+ */
+async function settlePendingRefund(
+  db: OrdersDatabase,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  refundId: string,
+): Promise<boolean> {
+  return db.transaction(async (transaction) => {
+    const [candidate] = await transaction
+      .select({
+        orderId: tables.refunds.orderId,
+        paymentId: tables.refunds.paymentId,
+      })
+      .from(tables.refunds)
+      .where(eq(tables.refunds.id, refundId));
+    if (!candidate) return false;
+    const [order] = await transaction
+      .select()
+      .from(tables.orders)
+      .where(eq(tables.orders.id, candidate.orderId))
+      .for('update', { skipLocked: true });
+    if (!order) return false;
+    const [payment] = await transaction
+      .select()
+      .from(tables.payments)
+      .where(eq(tables.payments.id, candidate.paymentId))
+      .for('update');
+    const [refund] = await transaction
+      .select()
+      .from(tables.refunds)
+      .where(eq(tables.refunds.id, refundId))
+      .for('update');
+    if (!payment?.providerPaymentId || refund?.status !== 'PENDING') {
+      return false;
+    }
+    const remote = refund.providerRefundId
+      ? [await dependencies.payments.refundStatus(refund.providerRefundId)]
+      : (await dependencies.payments.refunds(payment.providerPaymentId)).filter(
+          (candidate) => candidate.reference === refund.id,
+        );
+    const finished = remote.filter((item) => item.status !== 'pending');
+    if (finished.length === 0) return false;
+    return syncProviderRefunds(transaction, logger, order, payment, finished);
+  });
+}
+
+/**
  * Runs `reconcileCheckouts` every CHECKOUT_RECONCILE_INTERVAL_MS (0 turns
  * it off) until stopped; a pass never overlaps the next.
  */
@@ -187,7 +292,9 @@ export function startCheckoutReconciliation(options: {
         config,
         logger,
       );
-      if (report.confirmed + report.flagged + report.settled > 0) {
+      const total =
+        report.confirmed + report.flagged + report.settled + report.refunds;
+      if (total > 0) {
         logger.info(report, 'checkout reconciliation pass');
       }
     } catch (error) {

@@ -16,6 +16,7 @@ import {
 
 export { outboxEvents } from '../../../platform/outbox.js';
 import { signInAttemptsTable } from '../../../platform/sign-in-throttle.js';
+import { eventConsumerPositionsTable } from '../../../platform/event-consumer.js';
 
 export const orderFinancialStatus = pgEnum('order_financial_status', [
   'PENDING',
@@ -215,6 +216,12 @@ export const customerRefreshTokens = pgTable(
 export const customerSignInAttempts = signInAttemptsTable(
   'customer_sign_in_attempts',
 );
+
+/**
+ * Where the orders service's event consumers stand in other services'
+ * event streams (platform/event-consumer.ts; subgraphs/orders/events/).
+ */
+export const eventConsumerPositions = eventConsumerPositionsTable();
 
 export interface CheckoutLineValue {
   sku: string;

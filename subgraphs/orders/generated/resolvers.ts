@@ -170,6 +170,31 @@ export type CustomerSignOutPayload = {
   userErrors: Array<UserError>;
 };
 
+/** An order's details for fulfilment. Lines never change after purchase. */
+export type FulfillmentOrder = {
+  __typename?: 'FulfillmentOrder';
+  /** Null for a guest order. */
+  customerId?: Maybe<Scalars['ID']['output']>;
+  email: Scalars['String']['output'];
+  financialStatus: OrderFinancialStatus;
+  id: Scalars['ID']['output'];
+  /** In order position. */
+  lines: Array<FulfillmentOrderLine>;
+  number: Scalars['Int']['output'];
+  /** Null when nothing ships. */
+  shippingAddress?: Maybe<MailingAddress>;
+  shippingMethodCode?: Maybe<Scalars['String']['output']>;
+};
+
+export type FulfillmentOrderLine = {
+  __typename?: 'FulfillmentOrderLine';
+  id: Scalars['ID']['output'];
+  quantity: Scalars['Int']['output'];
+  sku: Scalars['String']['output'];
+  title: Scalars['String']['output'];
+  variantId: Scalars['ID']['output'];
+};
+
 export type JournalEntry = {
   __typename?: 'JournalEntry';
   description: Scalars['String']['output'];
@@ -631,6 +656,12 @@ export type Query = {
   me?: Maybe<Customer>;
   /** An order by ID; null when no order has that ID. */
   order?: Maybe<Order>;
+  /**
+   * An order as the shipments service needs it to fulfil it; null when no
+   * order has that ID. For services only: absent from the public graph, and
+   * callers other than a signed service get FORBIDDEN.
+   */
+  orderForFulfillment?: Maybe<FulfillmentOrder>;
   /** Orders, newest first, for staff and partners. `first` defaults to 20, at most 250. */
   orders: OrderConnection;
   /** Debits, credits and balance of every account over [`from`, `to`). */
@@ -663,6 +694,11 @@ export type QueryLedgerExportArgs = {
 
 
 export type QueryOrderArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryOrderForFulfillmentArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -856,6 +892,8 @@ export type ResolversTypes = ResolversObject<{
   CustomerSignInInput: CustomerSignInInput;
   CustomerSignOutInput: CustomerSignOutInput;
   CustomerSignOutPayload: ResolverTypeWrapper<CustomerSignOutPayload>;
+  FulfillmentOrder: ResolverTypeWrapper<Omit<FulfillmentOrder, 'shippingAddress'> & { shippingAddress?: Maybe<ResolversTypes['MailingAddress']> }>;
+  FulfillmentOrderLine: ResolverTypeWrapper<FulfillmentOrderLine>;
   JournalEntry: ResolverTypeWrapper<JournalEntryRow>;
   JournalEntryConnection: ResolverTypeWrapper<Omit<JournalEntryConnection, 'edges' | 'nodes'> & { edges: Array<ResolversTypes['JournalEntryEdge']>, nodes: Array<ResolversTypes['JournalEntry']> }>;
   JournalEntryEdge: ResolverTypeWrapper<Omit<JournalEntryEdge, 'node'> & { node: ResolversTypes['JournalEntry'] }>;
@@ -918,6 +956,8 @@ export type ResolversParentTypes = ResolversObject<{
   CustomerSignInInput: CustomerSignInInput;
   CustomerSignOutInput: CustomerSignOutInput;
   CustomerSignOutPayload: CustomerSignOutPayload;
+  FulfillmentOrder: Omit<FulfillmentOrder, 'shippingAddress'> & { shippingAddress?: Maybe<ResolversParentTypes['MailingAddress']> };
+  FulfillmentOrderLine: FulfillmentOrderLine;
   JournalEntry: JournalEntryRow;
   JournalEntryConnection: Omit<JournalEntryConnection, 'edges' | 'nodes'> & { edges: Array<ResolversParentTypes['JournalEntryEdge']>, nodes: Array<ResolversParentTypes['JournalEntry']> };
   JournalEntryEdge: Omit<JournalEntryEdge, 'node'> & { node: ResolversParentTypes['JournalEntry'] };
@@ -1014,6 +1054,25 @@ export type CustomerAuthPayloadResolvers<ContextType = Context, ParentType exten
 export type CustomerSignOutPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerSignOutPayload'] = ResolversParentTypes['CustomerSignOutPayload']> = ResolversObject<{
   revoked?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type FulfillmentOrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FulfillmentOrder'] = ResolversParentTypes['FulfillmentOrder']> = ResolversObject<{
+  customerId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  financialStatus?: Resolver<ResolversTypes['OrderFinancialStatus'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['FulfillmentOrderLine']>, ParentType, ContextType>;
+  number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  shippingAddress?: Resolver<Maybe<ResolversTypes['MailingAddress']>, ParentType, ContextType>;
+  shippingMethodCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type FulfillmentOrderLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FulfillmentOrderLine'] = ResolversParentTypes['FulfillmentOrderLine']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type JournalEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['JournalEntry'] = ResolversParentTypes['JournalEntry']> = ResolversObject<{
@@ -1182,6 +1241,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   ledgerExport?: Resolver<ResolversTypes['LedgerExport'], ParentType, ContextType, RequireFields<QueryLedgerExportArgs, 'from' | 'to'>>;
   me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
+  orderForFulfillment?: Resolver<Maybe<ResolversTypes['FulfillmentOrder']>, ParentType, ContextType, RequireFields<QueryOrderForFulfillmentArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
   trialBalance?: Resolver<ResolversTypes['TrialBalance'], ParentType, ContextType, RequireFields<QueryTrialBalanceArgs, 'from' | 'to'>>;
 }>;
@@ -1234,6 +1294,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Customer?: CustomerResolvers<ContextType>;
   CustomerAuthPayload?: CustomerAuthPayloadResolvers<ContextType>;
   CustomerSignOutPayload?: CustomerSignOutPayloadResolvers<ContextType>;
+  FulfillmentOrder?: FulfillmentOrderResolvers<ContextType>;
+  FulfillmentOrderLine?: FulfillmentOrderLineResolvers<ContextType>;
   JournalEntry?: JournalEntryResolvers<ContextType>;
   JournalEntryConnection?: JournalEntryConnectionResolvers<ContextType>;
   JournalEntryEdge?: JournalEntryEdgeResolvers<ContextType>;

@@ -1,4 +1,5 @@
 import type { Config } from '../../../platform/config.js';
+import { checkPaymentConfiguration } from '../../../platform/production-checks.js';
 import type { PaymentProvider } from './provider.js';
 import { SandboxPaymentProvider, type SandboxStorage } from './sandbox.js';
 import { StripePaymentProvider } from './stripe.js';
@@ -19,16 +20,22 @@ export type PaymentConfig = Pick<
   | 'STRIPE_SECRET_KEY'
   | 'STRIPE_WEBHOOK_SECRET'
   | 'SANDBOX_WEBHOOK_SECRET'
+  | 'ALLOW_SANDBOX_PAYMENTS'
+  | 'APP_ENV'
+  | 'NODE_ENV'
 >;
 
 /**
  * Creates the provider that PAYMENT_PROVIDER selects. `storage` keeps the
  * sandbox's payments; the Stripe provider keeps no state of its own.
+ * Throws for settings production mode refuses, such as the sandbox
+ * without ALLOW_SANDBOX_PAYMENTS=true (`checkPaymentConfiguration`).
  */
 export function createPaymentProvider(
   config: PaymentConfig,
   storage: SandboxStorage,
 ): PaymentProvider {
+  checkPaymentConfiguration(config);
   if (config.PAYMENT_PROVIDER === 'stripe') {
     if (!config.STRIPE_SECRET_KEY || !config.STRIPE_WEBHOOK_SECRET) {
       throw new Error(

@@ -52,8 +52,19 @@ export interface ProviderPayment {
 
 export interface ProviderRefund {
   providerRefundId: string;
+  /**
+   * `pending` ends later in `succeeded` or `failed`, reported by a refund
+   * webhook and by `refundStatus`.
+   */
   status: 'succeeded' | 'pending' | 'failed';
   amount: number;
+  /** The payment refunded; set on refunds read back from the provider. */
+  providerPaymentId?: string;
+  /**
+   * The `reference` the refund was created with (the shop's refund id);
+   * null for a refund made at the provider, such as in its dashboard.
+   */
+  reference?: string | null;
 }
 
 export interface AuthorizeRequest {
@@ -84,6 +95,13 @@ export interface ProviderEvent {
   providerPaymentId: string | null;
   /** The payment's state after the event, when the event carries it. */
   payment: ProviderPayment | null;
+  /**
+   * For events about one refund (Stripe: `charge.refund.updated`,
+   * `refund.updated`): the refund after the event. Events that only say a
+   * payment was refunded (`charge.refunded`) leave it unset; the receiver
+   * lists the payment's refunds with `refunds()`.
+   */
+  refund?: ProviderRefund | null;
   /** ISO 8601 time the provider created the event. */
   createdAt: string;
 }
@@ -120,14 +138,27 @@ export interface PaymentProvider {
     providerPaymentId: string,
     idempotencyKey: string,
   ): Promise<ProviderPayment>;
-  /** Refunds `amount` of a captured payment to the original payment method. */
+  /**
+   * Refunds `amount` of a captured payment to the original payment method.
+   * `reference` (the shop's refund id) is stored with the provider's refund
+   * and comes back as `ProviderRefund.reference`, so a refund event that
+   * arrives before the shop recorded the provider's refund id still matches.
+   */
   refund(
     providerPaymentId: string,
     amount: number,
     idempotencyKey: string,
+    reference?: string,
   ): Promise<ProviderRefund>;
   /** The payment as the provider sees it now. */
   status(providerPaymentId: string): Promise<ProviderPayment>;
+  /** A refund as the provider sees it now, such as a `pending` one. */
+  refundStatus(providerRefundId: string): Promise<ProviderRefund>;
+  /**
+   * Every refund of a payment, whoever made it (the shop or the provider's
+   * dashboard), with its current status.
+   */
+  refunds(providerPaymentId: string): Promise<ProviderRefund[]>;
   /**
    * Verifies a webhook request from its raw body and headers and returns
    * the event. Throws WebhookVerificationError when it does not verify.

@@ -10,16 +10,22 @@
  * - `tok_sandbox_declined` is declined with code `card_declined`.
  * - `tok_sandbox_async` returns `requires_action`; the outcome arrives later
  *   as a signed webhook built by `completeAsyncPayment`.
+ * - `tok_sandbox_refund_pending` succeeds as `tok_sandbox_visa`, but its
+ *   refunds stay `pending` until `settleRefund` decides them.
+ *
+ * `refundAtProvider` refunds as the provider's dashboard would, outside
+ * the shop, and returns the `charge.refunded` webhook that reports it.
  *
  * State is kept so that any replica, and a restarted one, reads the same
  * payments. The immutable facts (amount, currency, capture mode, token) are
  * encoded in the payment id, which is derived from the idempotency key and
  * the request, so a repeated authorization produces the same id. The
- * mutable state lives in a `SandboxStorage` under `payment:<id>`, and the
- * request fingerprint of each authorization key under `idempotency:<key>`.
+ * mutable state lives in a `SandboxStorage` under `payment:<id>`, the
+ * request fingerprint of each authorization key under `idempotency:<key>`,
+ * and the payment of each refund id under `refund:<id>`.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   PaymentProviderError,
   WebhookVerificationError,
@@ -36,6 +42,7 @@ export const SANDBOX_TOKENS = {
   succeeds: 'tok_sandbox_visa',
   declines: 'tok_sandbox_declined',
   requiresAction: 'tok_sandbox_async',
+  refundPending: 'tok_sandbox_refund_pending',
 } as const;
 
 /** The header that carries the sandbox's Stripe-style webhook signature. */
@@ -113,12 +120,13 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-type Outcome = 'ok' | 'dc' | 'as';
+type Outcome = 'ok' | 'dc' | 'as' | 'rp';
 
 const TOKEN_OUTCOMES: Record<string, Outcome> = {
   [SANDBOX_TOKENS.succeeds]: 'ok',
   [SANDBOX_TOKENS.declines]: 'dc',
   [SANDBOX_TOKENS.requiresAction]: 'as',
+  [SANDBOX_TOKENS.refundPending]: 'rp',
 };
 
 /** The facts encoded in a sandbox payment id. */
@@ -131,7 +139,7 @@ interface PaymentFacts {
 }
 
 const PAYMENT_ID_PATTERN =
-  /^sbxpi_(\d{1,8})_([a-z]{3})_([am])_(ok|dc|as)_([0-9a-f]{24})$/;
+  /^sbxpi_(\d{1,8})_([a-z]{3})_([am])_(ok|dc|as|rp)_([0-9a-f]{24})$/;
 
 function paymentId(
   facts: Omit<PaymentFacts, 'id'>,
@@ -178,6 +186,16 @@ interface PaymentState {
   operations: Record<string, OperationResult>;
   /** The webhook event of the asynchronous outcome, once decided. */
   asyncEvent: SandboxEvent | null;
+  /**
+   * Every refund by provider refund id, with its current status. Absent
+   * from records written before refunds were kept here.
+   */
+  refunds?: Record<string, ProviderRefund>;
+}
+
+/** Stored under `refund:<id>`: the payment a refund id belongs to. */
+interface RefundRecord {
+  providerPaymentId: string;
 }
 
 interface AuthorizationRecord {
@@ -190,7 +208,8 @@ export interface SandboxEvent {
   id: string;
   type: string;
   created: number;
-  data: { object: ProviderPayment };
+  /** `refund` is set on `charge.refund.updated`: the refund after the event. */
+  data: { object: ProviderPayment; refund?: ProviderRefund };
 }
 
 export interface SandboxWebhookRequest {
@@ -353,14 +372,23 @@ export class SandboxPaymentProvider implements PaymentProvider {
     providerPaymentId: string,
     amount: number,
     idempotencyKey: string,
+    reference?: string,
   ): Promise<ProviderRefund> {
     checkAmount('refund', amount);
+    checkIdempotencyKey('refund', idempotencyKey);
+    const facts = parsePaymentId(providerPaymentId);
+    // The index from refund id to payment is written first, so every
+    // refund that exists can be found by `refundStatus`.
+    const providerRefundId = refundId(facts.id, idempotencyKey);
+    const index: RefundRecord = { providerPaymentId: facts.id };
+    await this.storage.put(refundKey(providerRefundId), index, undefined);
     return this.operate(
       'refund',
       providerPaymentId,
       idempotencyKey,
       {
         amount,
+        reference,
       },
       (facts, state) => {
         if (state.status !== 'captured') {
@@ -373,14 +401,25 @@ export class SandboxPaymentProvider implements PaymentProvider {
             false,
           );
         }
+        const refund: ProviderRefund = {
+          providerRefundId,
+          status: facts.outcome === 'rp' ? 'pending' : 'succeeded',
+          amount,
+        };
+        if (reference !== undefined) refund.reference = reference;
+        // Pending refunds count as refunded until they fail, as Stripe's
+        // `amount_refunded` does.
         const next: PaymentState = {
           ...state,
           amountRefunded: state.amountRefunded + amount,
-        };
-        const refund: ProviderRefund = {
-          providerRefundId: `sbxre_${sha256(`${facts.id}\n${idempotencyKey}`).slice(0, 24)}`,
-          status: 'succeeded',
-          amount,
+          refunds: {
+            ...state.refunds,
+            [providerRefundId]: {
+              ...refund,
+              providerPaymentId: facts.id,
+              reference: reference ?? null,
+            },
+          },
         };
         return { state: next, result: refund };
       },
@@ -391,6 +430,88 @@ export class SandboxPaymentProvider implements PaymentProvider {
     const facts = parsePaymentId(providerPaymentId);
     const state = await this.loadState('status', facts);
     return toPayment(facts, state);
+  }
+
+  async refundStatus(providerRefundId: string): Promise<ProviderRefund> {
+    const facts = await this.paymentOfRefund('refund status', providerRefundId);
+    const state = await this.loadState('refund status', facts);
+    const refund = state.refunds?.[providerRefundId];
+    if (!refund) throw refundNotFound('refund status', providerRefundId);
+    return refund;
+  }
+
+  async refunds(providerPaymentId: string): Promise<ProviderRefund[]> {
+    const facts = parsePaymentId(providerPaymentId);
+    const state = await this.loadState('list refunds', facts);
+    return Object.values(state.refunds ?? {});
+  }
+
+  /**
+   * Decides a `pending` refund of a `tok_sandbox_refund_pending` payment,
+   * as the card network would, and returns the signed
+   * `charge.refund.updated` webhook that reports it. A failed refund is
+   * no longer counted as refunded. Deciding it again the same way returns
+   * the same event.
+   */
+  async settleRefund(
+    providerRefundId: string,
+    outcome: 'succeeded' | 'failed',
+  ): Promise<SandboxWebhookRequest> {
+    const facts = await this.paymentOfRefund('settle refund', providerRefundId);
+    const { state, refund } = await this.write(
+      facts,
+      'settle refund',
+      (current) => {
+        const found = current.refunds?.[providerRefundId];
+        if (!found) throw refundNotFound('settle refund', providerRefundId);
+        if (found.status === outcome) {
+          return { state: current, result: { state: current, refund: found } };
+        }
+        if (found.status !== 'pending') {
+          throw new PaymentProviderError(
+            `Sandbox settle refund failed: refund ${providerRefundId} has already ${found.status}`,
+            false,
+          );
+        }
+        const settled: ProviderRefund = { ...found, status: outcome };
+        const next: PaymentState = {
+          ...current,
+          amountRefunded:
+            outcome === 'failed'
+              ? current.amountRefunded - found.amount
+              : current.amountRefunded,
+          refunds: { ...current.refunds, [providerRefundId]: settled },
+        };
+        return { state: next, result: { state: next, refund: settled } };
+      },
+    );
+    const event: SandboxEvent = {
+      id: `sbxevt_${sha256(`${providerRefundId}\n${outcome}`).slice(0, 24)}`,
+      type: 'charge.refund.updated',
+      created: Math.floor(Date.now() / 1000),
+      data: { object: toPayment(facts, state), refund },
+    };
+    return buildSandboxWebhookRequest(event, this.webhookSecret);
+  }
+
+  /**
+   * Refunds `amount` as a person in the provider's dashboard would,
+   * without a reference to a refund of the shop, and returns the signed
+   * `charge.refunded` webhook that reports it.
+   */
+  async refundAtProvider(
+    providerPaymentId: string,
+    amount: number,
+  ): Promise<SandboxWebhookRequest> {
+    const key = `dashboard_${randomUUID()}`;
+    const refund = await this.refund(providerPaymentId, amount, key);
+    const event: SandboxEvent = {
+      id: `sbxevt_${sha256(`${refund.providerRefundId}\nrefunded`).slice(0, 24)}`,
+      type: 'charge.refunded',
+      created: Math.floor(Date.now() / 1000),
+      data: { object: await this.status(providerPaymentId) },
+    };
+    return buildSandboxWebhookRequest(event, this.webhookSecret);
   }
 
   /**
@@ -467,13 +588,15 @@ export class SandboxPaymentProvider implements PaymentProvider {
         'Webhook body is not a sandbox event (id, type, created, data.object)',
       );
     }
-    return {
+    const normalised: ProviderEvent = {
       eventId: event.id,
       type: event.type,
       providerPaymentId: payment.providerPaymentId,
       payment,
       createdAt: new Date(event.created * 1000).toISOString(),
     };
+    if (event.data.refund) normalised.refund = event.data.refund;
+    return normalised;
   }
 
   /**
@@ -537,6 +660,17 @@ export class SandboxPaymentProvider implements PaymentProvider {
       `Sandbox ${operation} failed: payment ${facts.id} changed concurrently ${MAX_WRITE_ATTEMPTS} times`,
       true,
     );
+  }
+
+  /** The facts of the payment a refund id belongs to. */
+  private async paymentOfRefund(
+    operation: string,
+    providerRefundId: string,
+  ): Promise<PaymentFacts> {
+    const record = (await this.storage.get(refundKey(providerRefundId))) as
+      RefundRecord | undefined;
+    if (!record) throw refundNotFound(operation, providerRefundId);
+    return parsePaymentId(record.providerPaymentId);
   }
 
   private async loadState(
@@ -645,6 +779,15 @@ function paymentKey(id: string): string {
   return `payment:${id}`;
 }
 
+function refundKey(providerRefundId: string): string {
+  return `refund:${providerRefundId}`;
+}
+
+/** A refund's id, derived from its payment and idempotency key. */
+function refundId(providerPaymentId: string, idempotencyKey: string): string {
+  return `sbxre_${sha256(`${providerPaymentId}\n${idempotencyKey}`).slice(0, 24)}`;
+}
+
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -687,6 +830,13 @@ function stateError(
 ): PaymentProviderError {
   return new PaymentProviderError(
     `Sandbox ${operation} failed: the payment is ${status}, expected ${expected}`,
+    false,
+  );
+}
+
+function refundNotFound(operation: string, id: string): PaymentProviderError {
+  return new PaymentProviderError(
+    `Sandbox ${operation} failed: no refund ${id.slice(0, 80)}`,
     false,
   );
 }

@@ -115,9 +115,24 @@ interface StripePaymentIntent {
 
 interface StripeRefund {
   id: string;
+  object: 'refund';
   amount: number;
   status: string;
+  payment_intent?: string | { id: string } | null;
+  metadata?: Record<string, string> | null;
 }
+
+interface StripeList<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+}
+
+/** The metadata key that carries `reference` on refunds the adapter creates. */
+export const REFUND_REFERENCE_KEY = 'refund_id';
+
+/** Page size of list requests; Stripe allows at most 100. */
+const LIST_PAGE_SIZE = 100;
 
 /** A Stripe response other than 2xx, after retries. */
 class StripeApiError extends PaymentProviderError {
@@ -243,21 +258,68 @@ export class StripePaymentProvider implements PaymentProvider {
     providerPaymentId: string,
     amount: number,
     idempotencyKey: string,
+    reference?: string,
   ): Promise<ProviderRefund> {
     checkAmount('refund', amount);
     paymentIntentPath(providerPaymentId);
+    const params: Record<string, FormValue> = {
+      payment_intent: providerPaymentId,
+      amount,
+    };
+    if (reference !== undefined) {
+      params.metadata = { [REFUND_REFERENCE_KEY]: reference };
+    }
     const refund = await this.request<StripeRefund>(
       'refund',
       'POST',
       '/v1/refunds',
-      { payment_intent: providerPaymentId, amount },
+      params,
       idempotencyKey,
     );
-    return {
+    const result: ProviderRefund = {
       providerRefundId: refund.id,
       status: refundStatus(refund.status),
       amount: refund.amount,
     };
+    if (reference !== undefined) result.reference = reference;
+    return result;
+  }
+
+  async refundStatus(providerRefundId: string): Promise<ProviderRefund> {
+    if (!/^(?:re|pyr)_[A-Za-z0-9_]{1,250}$/.test(providerRefundId)) {
+      throw new PaymentProviderError(
+        `Stripe refund status failed: "${providerRefundId.slice(0, 80)}" is not a Refund id (re_...)`,
+        false,
+      );
+    }
+    const refund = await this.request<StripeRefund>(
+      'refund status',
+      'GET',
+      `/v1/refunds/${providerRefundId}`,
+      {},
+    );
+    return toRefund(refund);
+  }
+
+  async refunds(providerPaymentId: string): Promise<ProviderRefund[]> {
+    paymentIntentPath(providerPaymentId);
+    const refunds: ProviderRefund[] = [];
+    let startingAfter: string | undefined;
+    for (;;) {
+      const page = await this.request<StripeList<StripeRefund>>(
+        'list refunds',
+        'GET',
+        '/v1/refunds',
+        {
+          payment_intent: providerPaymentId,
+          limit: LIST_PAGE_SIZE,
+          starting_after: startingAfter,
+        },
+      );
+      refunds.push(...page.data.map(toRefund));
+      if (!page.has_more || page.data.length === 0) return refunds;
+      startingAfter = page.data[page.data.length - 1]!.id;
+    }
   }
 
   async status(providerPaymentId: string): Promise<ProviderPayment> {
@@ -512,6 +574,19 @@ function toPayment(intent: StripePaymentIntent): ProviderPayment {
   return payment;
 }
 
+function toRefund(refund: StripeRefund): ProviderRefund {
+  const intent = refund.payment_intent;
+  const result: ProviderRefund = {
+    providerRefundId: refund.id,
+    status: refundStatus(refund.status),
+    amount: refund.amount,
+    reference: refund.metadata?.[REFUND_REFERENCE_KEY] ?? null,
+  };
+  const providerPaymentId = typeof intent === 'string' ? intent : intent?.id;
+  if (providerPaymentId) result.providerPaymentId = providerPaymentId;
+  return result;
+}
+
 function refundStatus(status: string): ProviderRefund['status'] {
   if (status === 'succeeded') return 'succeeded';
   if (status === 'failed' || status === 'canceled') return 'failed';
@@ -549,33 +624,43 @@ function parseEvent(rawBody: Buffer): StripeEvent {
 }
 
 /**
- * Normalises `payment_intent.*` events, which carry the PaymentIntent, and
- * `charge.*` events such as `charge.refunded`, which carry only the charge:
- * for those the payment id is set and `payment` is null, so the receiver
- * reads the current state with `status()`.
+ * Normalises three kinds of events:
+ * - `payment_intent.*`, which carry the PaymentIntent;
+ * - events whose object is one refund, which set `refund`:
+ *   `charge.refund.updated`, and from API version 2024-10-28 also
+ *   `refund.created`, `refund.updated` and `refund.failed` for card refunds;
+ * - other `charge.*` events such as `charge.refunded`, which carry only the
+ *   charge. Their payment id is set and `payment` is null, so the receiver
+ *   reads the current state with `status()`.
  */
 function normaliseEvent(event: StripeEvent): ProviderEvent {
   const object = event.data.object;
   let providerPaymentId: string | null = null;
   let payment: ProviderPayment | null = null;
+  let refund: ProviderRefund | null = null;
   if (
     event.type.startsWith('payment_intent.') &&
     object.object === 'payment_intent'
   ) {
     payment = toPayment(object as unknown as StripePaymentIntent);
     providerPaymentId = payment.providerPaymentId;
+  } else if (object.object === 'refund') {
+    refund = toRefund(object as unknown as StripeRefund);
+    providerPaymentId = refund.providerPaymentId ?? null;
   } else if (event.type.startsWith('charge.') && object.object === 'charge') {
     const reference = (object as unknown as StripeCharge).payment_intent;
     providerPaymentId =
       typeof reference === 'string' ? reference : (reference?.id ?? null);
   }
-  return {
+  const normalised: ProviderEvent = {
     eventId: event.id,
     type: event.type,
     providerPaymentId,
     payment,
     createdAt: new Date(event.created * 1000).toISOString(),
   };
+  if (refund) normalised.refund = refund;
+  return normalised;
 }
 
 /** Removes the secret key and anything shaped like a Stripe key or secret. */

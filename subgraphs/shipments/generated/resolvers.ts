@@ -5,6 +5,7 @@ import type { ShipmentRow, TrackingEventRow } from '../db/tables.js';
 import type { Context } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -14,6 +15,66 @@ export type Scalars = {
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+export type FulfillmentCreateInput = {
+  /** 1 to 200 characters, chosen by the caller for this shipment. */
+  idempotencyKey: Scalars['String']['input'];
+  /** Every line's unfulfilled quantity when omitted. */
+  lines?: InputMaybe<Array<FulfillmentLineInput>>;
+  orderId: Scalars['ID']['input'];
+};
+
+export type FulfillmentLineInput = {
+  orderLineId: Scalars['ID']['input'];
+  /** At least 1, at most what remains unfulfilled of the line. */
+  quantity: Scalars['Int']['input'];
+};
+
+export type Money = {
+  __typename?: 'Money';
+  /** Decimal string with the currency's minor digits: "42.00", "15000" for JPY. */
+  amount: Scalars['String']['output'];
+  /** ISO 4217 currency code. */
+  currencyCode: Scalars['String']['output'];
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Creates a PENDING shipment of some or all of an order's unfulfilled
+   * lines and commits their reserved stock in the catalog, once. Repeating
+   * it with the same `idempotencyKey` for the order returns the first
+   * shipment.
+   */
+  fulfillmentCreate: ShipmentPayload;
+  /**
+   * Buys the label of a quoted rate: the shipment becomes LABEL_CREATED
+   * with its carrier, service, tracking number and label. Repeating it
+   * returns the label already bought.
+   */
+  shipmentBuyLabel: ShipmentPayload;
+  /**
+   * Cancels a shipment the carrier has not picked up (PENDING or
+   * LABEL_CREATED): voids its label, returns its stock to the order's
+   * reservation and counts its lines as unfulfilled again.
+   */
+  shipmentCancel: ShipmentPayload;
+};
+
+
+export type MutationFulfillmentCreateArgs = {
+  input: FulfillmentCreateInput;
+};
+
+
+export type MutationShipmentBuyLabelArgs = {
+  input: ShipmentBuyLabelInput;
+};
+
+
+export type MutationShipmentCancelArgs = {
+  input: ShipmentCancelInput;
 };
 
 export type Order = {
@@ -42,6 +103,12 @@ export type Query = {
   __typename?: 'Query';
   /** A shipment by ID; null when no shipment has that ID. */
   shipment?: Maybe<Shipment>;
+  /**
+   * Rates the carrier offers for a shipment that has no label yet, cheapest
+   * first. Each call asks the carrier again and replaces the rates that
+   * `shipmentBuyLabel` accepts.
+   */
+  shipmentRates: ShipmentRatesPayload;
 };
 
 
@@ -49,12 +116,23 @@ export type QueryShipmentArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type QueryShipmentRatesArgs = {
+  shipmentId: Scalars['ID']['input'];
+};
+
 export type Shipment = {
   __typename?: 'Shipment';
   /** Carrier such as "UPS"; null until a label is bought. */
   carrier?: Maybe<Scalars['String']['output']>;
   createdAt: Scalars['String']['output'];
+  /** Delivery date the carrier estimates, ISO 8601; null when unknown. */
+  estimatedDeliveryAt?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
+  /** URL of the label to print; null until a label is bought. */
+  labelUrl?: Maybe<Scalars['String']['output']>;
+  /** Order lines in the parcel. */
+  lines: Array<ShipmentLine>;
   order: Order;
   /** Carrier service level such as "Ground". */
   service?: Maybe<Scalars['String']['output']>;
@@ -65,6 +143,38 @@ export type Shipment = {
   /** Carrier's public tracking page for the parcel. */
   trackingUrl?: Maybe<Scalars['String']['output']>;
   updatedAt: Scalars['String']['output'];
+};
+
+export type ShipmentBuyLabelInput = {
+  /** `rateId` of one of the shipment's latest `shipmentRates`. */
+  rateId: Scalars['String']['input'];
+  shipmentId: Scalars['ID']['input'];
+};
+
+export type ShipmentCancelInput = {
+  shipmentId: Scalars['ID']['input'];
+};
+
+/** Units of one order line in a shipment. */
+export type ShipmentLine = {
+  __typename?: 'ShipmentLine';
+  orderLineId: Scalars['ID']['output'];
+  quantity: Scalars['Int']['output'];
+  sku: Scalars['String']['output'];
+  variantId: Scalars['ID']['output'];
+};
+
+export type ShipmentPayload = {
+  __typename?: 'ShipmentPayload';
+  /** Null when `userErrors` is not empty. */
+  shipment?: Maybe<Shipment>;
+  userErrors: Array<UserError>;
+};
+
+export type ShipmentRatesPayload = {
+  __typename?: 'ShipmentRatesPayload';
+  rates: Array<ShippingRate>;
+  userErrors: Array<UserError>;
 };
 
 export type ShipmentStatus =
@@ -82,8 +192,22 @@ export type ShipmentStatus =
   /** The carrier is sending the parcel back to the shop. */
   | 'RETURNED';
 
+/** A price a carrier quotes for a shipment. */
+export type ShippingRate = {
+  __typename?: 'ShippingRate';
+  carrier: Scalars['String']['output'];
+  /** Business days to delivery as the carrier estimates; null when unknown. */
+  estimatedDays?: Maybe<Scalars['Int']['output']>;
+  price: Money;
+  /** Pass it to `shipmentBuyLabel`. */
+  rateId: Scalars['String']['output'];
+  service: Scalars['String']['output'];
+};
+
 export type TrackingEvent = {
   __typename?: 'TrackingEvent';
+  /** The carrier's own status, such as "in_transit"; null for events of the shop. */
+  carrierStatus?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   /** Place of the scan as the carrier reports it. */
   location?: Maybe<Scalars['String']['output']>;
@@ -93,6 +217,13 @@ export type TrackingEvent = {
   occurredAt: Scalars['String']['output'];
   /** Shipment status that the event moved the shipment to. */
   status: ShipmentStatus;
+};
+
+export type UserError = {
+  __typename?: 'UserError';
+  code: Scalars['String']['output'];
+  field: Array<Scalars['String']['output']>;
+  message: Scalars['String']['output'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -194,26 +325,61 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  Order: ResolverTypeWrapper<OrderReference>;
+  FulfillmentCreateInput: FulfillmentCreateInput;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  FulfillmentLineInput: FulfillmentLineInput;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Money: ResolverTypeWrapper<Money>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Order: ResolverTypeWrapper<OrderReference>;
   OrderFulfillmentStatus: OrderFulfillmentStatus;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Shipment: ResolverTypeWrapper<ShipmentRow>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  ShipmentBuyLabelInput: ShipmentBuyLabelInput;
+  ShipmentCancelInput: ShipmentCancelInput;
+  ShipmentLine: ResolverTypeWrapper<ShipmentLine>;
+  ShipmentPayload: ResolverTypeWrapper<Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversTypes['Shipment']> }>;
+  ShipmentRatesPayload: ResolverTypeWrapper<ShipmentRatesPayload>;
   ShipmentStatus: ShipmentStatus;
+  ShippingRate: ResolverTypeWrapper<ShippingRate>;
   TrackingEvent: ResolverTypeWrapper<TrackingEventRow>;
+  UserError: ResolverTypeWrapper<UserError>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Order: OrderReference;
+  FulfillmentCreateInput: FulfillmentCreateInput;
+  String: Scalars['String']['output'];
   ID: Scalars['ID']['output'];
+  FulfillmentLineInput: FulfillmentLineInput;
+  Int: Scalars['Int']['output'];
+  Money: Money;
+  Mutation: Record<PropertyKey, never>;
+  Order: OrderReference;
   Query: Record<PropertyKey, never>;
   Shipment: ShipmentRow;
-  String: Scalars['String']['output'];
+  ShipmentBuyLabelInput: ShipmentBuyLabelInput;
+  ShipmentCancelInput: ShipmentCancelInput;
+  ShipmentLine: ShipmentLine;
+  ShipmentPayload: Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversParentTypes['Shipment']> };
+  ShipmentRatesPayload: ShipmentRatesPayload;
+  ShippingRate: ShippingRate;
   TrackingEvent: TrackingEventRow;
+  UserError: UserError;
   Boolean: Scalars['Boolean']['output'];
+}>;
+
+export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  fulfillmentCreate?: Resolver<ResolversTypes['ShipmentPayload'], ParentType, ContextType, RequireFields<MutationFulfillmentCreateArgs, 'input'>>;
+  shipmentBuyLabel?: Resolver<ResolversTypes['ShipmentPayload'], ParentType, ContextType, RequireFields<MutationShipmentBuyLabelArgs, 'input'>>;
+  shipmentCancel?: Resolver<ResolversTypes['ShipmentPayload'], ParentType, ContextType, RequireFields<MutationShipmentCancelArgs, 'input'>>;
 }>;
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order'], FederationReferenceType extends FederationReferenceTypes['Order'] = FederationReferenceTypes['Order']> = ResolversObject<{
@@ -225,13 +391,17 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   shipment?: Resolver<Maybe<ResolversTypes['Shipment']>, ParentType, ContextType, RequireFields<QueryShipmentArgs, 'id'>>;
+  shipmentRates?: Resolver<ResolversTypes['ShipmentRatesPayload'], ParentType, ContextType, RequireFields<QueryShipmentRatesArgs, 'shipmentId'>>;
 }>;
 
 export type ShipmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Shipment'] = ResolversParentTypes['Shipment'], FederationReferenceType extends FederationReferenceTypes['Shipment'] = FederationReferenceTypes['Shipment']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Shipment']> | FederationReferenceType, FederationReferenceType, ContextType>;
   carrier?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  estimatedDeliveryAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  labelUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['ShipmentLine']>, ParentType, ContextType>;
   order?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
   service?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ShipmentStatus'], ParentType, ContextType>;
@@ -241,7 +411,33 @@ export type ShipmentResolvers<ContextType = Context, ParentType extends Resolver
   updatedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type ShipmentLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentLine'] = ResolversParentTypes['ShipmentLine']> = ResolversObject<{
+  orderLineId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type ShipmentPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentPayload'] = ResolversParentTypes['ShipmentPayload']> = ResolversObject<{
+  shipment?: Resolver<Maybe<ResolversTypes['Shipment']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type ShipmentRatesPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentRatesPayload'] = ResolversParentTypes['ShipmentRatesPayload']> = ResolversObject<{
+  rates?: Resolver<Array<ResolversTypes['ShippingRate']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type ShippingRateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingRate'] = ResolversParentTypes['ShippingRate']> = ResolversObject<{
+  carrier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  estimatedDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  rateId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  service?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type TrackingEventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TrackingEvent'] = ResolversParentTypes['TrackingEvent']> = ResolversObject<{
+  carrierStatus?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   location?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -249,10 +445,23 @@ export type TrackingEventResolvers<ContextType = Context, ParentType extends Res
   status?: Resolver<ResolversTypes['ShipmentStatus'], ParentType, ContextType>;
 }>;
 
+export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  field?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Money?: MoneyResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Shipment?: ShipmentResolvers<ContextType>;
+  ShipmentLine?: ShipmentLineResolvers<ContextType>;
+  ShipmentPayload?: ShipmentPayloadResolvers<ContextType>;
+  ShipmentRatesPayload?: ShipmentRatesPayloadResolvers<ContextType>;
+  ShippingRate?: ShippingRateResolvers<ContextType>;
   TrackingEvent?: TrackingEventResolvers<ContextType>;
+  UserError?: UserErrorResolvers<ContextType>;
 }>;
 
