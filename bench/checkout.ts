@@ -130,7 +130,8 @@ async function postmasterPid(sql: Sql): Promise<number | null> {
 
 /**
  * Picks `count` variants that checkout can sell (active standard products,
- * purchasable, priced in the shop currency), makes them track stock and
+ * purchasable, priced in the shop currency, shipped, so one shipping
+ * method suits every checkout), makes them track stock and
  * refuse to oversell, and gives each BENCH_STOCK units on hand at the
  * default location.
  */
@@ -144,6 +145,7 @@ export async function prepareBenchSkus(
     from variants v join products p on p.id = v.product_id
     where p.status = 'ACTIVE' and p.product_type = 'STANDARD'
       and v.purchasable and v.price_amount is not null and v.price_amount > 0
+      and v.requires_shipping
       and v.currency_code = ${currency}
     order by v.sku
     limit ${count}`;
@@ -286,6 +288,42 @@ async function post(
 }
 
 /**
+ * The code of the first shipping method a checkout of `sku` offers, which
+ * every bench checkout then chooses. The probe checkout is left open.
+ */
+async function firstShippingMethod(
+  pool: Pool,
+  path: string,
+  sku: BenchSku,
+): Promise<string> {
+  const data = await post(
+    pool,
+    path,
+    `mutation BenchShippingMethods($input: CheckoutCreateInput!) {
+      checkoutCreate(input: $input) {
+        checkout { availableShippingMethods { code } }
+        userErrors { code message }
+      }
+    }`,
+    {
+      input: {
+        lines: [{ sku: sku.sku, quantity: 1 }],
+        email: 'buyer@example.com',
+        shippingAddress: ADDRESS,
+      },
+    },
+  );
+  const code =
+    data.checkoutCreate.checkout?.availableShippingMethods?.[0]?.code;
+  if (typeof code !== 'string') {
+    throw new Error(
+      `A checkout of SKU ${sku.sku} offers no shipping method: ${JSON.stringify(data).slice(0, 300)}`,
+    );
+  }
+  return code;
+}
+
+/**
  * Runs `buyers` loops for `seconds`: each creates a checkout of one line
  * (a SKU of `skus` in turn, 1 to 3 units) and completes it with
  * tok_sandbox_visa and a fresh idempotency key. Only what is recorded is
@@ -294,6 +332,7 @@ async function post(
 async function runBuyers(
   pool: Pool,
   path: string,
+  shippingMethodCode: string,
   skus: BenchSku[],
   buyers: number,
   seconds: number,
@@ -313,7 +352,7 @@ async function runBuyers(
             lines: [{ sku: sku.sku, quantity }],
             email: 'buyer@example.com',
             shippingAddress: ADDRESS,
-            shippingMethodCode: 'standard',
+            shippingMethodCode,
           },
         });
         const createMs = performance.now() - createStart;
@@ -373,6 +412,11 @@ export async function measureCheckouts(
     connections: options.buyers,
     pipelining: 1,
   });
+  const shippingMethodCode = await firstShippingMethod(
+    pool,
+    url.pathname,
+    options.skus[0]!,
+  );
   const stockBefore = await readStock(targets.catalogSql, options.skus);
   const [countBefore] = await targets.ordersSql<
     { orders: string }[]
@@ -391,6 +435,7 @@ export async function measureCheckouts(
     await runBuyers(
       pool,
       url.pathname,
+      shippingMethodCode,
       options.skus,
       options.buyers,
       options.warmupSeconds,
@@ -419,6 +464,7 @@ export async function measureCheckouts(
     await runBuyers(
       pool,
       url.pathname,
+      shippingMethodCode,
       options.skus,
       options.buyers,
       options.seconds,

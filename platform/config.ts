@@ -231,6 +231,10 @@ const environmentSchema = z.object({
   EASYPOST_API_BASE_URL: z.string().url().default('https://api.easypost.com'),
   EASYPOST_API_KEY: optionalString,
   EASYPOST_WEBHOOK_SECRET: optionalString,
+  // eBay connections of the marketplace service (see docs/marketplaces.md):
+  // base URLs of the Sell APIs and of the OAuth token endpoint.
+  EBAY_API_BASE_URL: z.string().url().default('https://api.ebay.com'),
+  EBAY_AUTH_BASE_URL: z.string().url().default('https://api.ebay.com'),
   SANDBOX_CARRIER_RATES_FILE: optionalString,
   TRACKING_URL_BASE: optionalUrl,
   SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS: z.coerce
@@ -266,6 +270,21 @@ const environmentSchema = z.object({
     .min(0)
     .max(86_400_000)
     .default(60_000),
+  // Marketplace orders and fulfilments (see docs/marketplaces.md): how
+  // often each ACTIVE connection is asked for new orders and failed
+  // imports and shipment reports are retried; 0 turns the pass off.
+  MARKETPLACE_ORDER_POLL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(60_000),
+  // Origin (and optional path) of the storefront; product links in the
+  // Google Merchant Center feed are `<STOREFRONT_BASE_URL>/products/<handle>`.
+  STOREFRONT_BASE_URL: optionalUrl,
+  // Brand given in the feed for products without a vendor, such as the
+  // shop's own label; unset leaves such products without a brand.
+  FEED_DEFAULT_BRAND: optionalString,
 });
 
 /** True for `scheme://host[:port]` exactly as browsers send it in `Origin`. */

@@ -55,6 +55,11 @@ export enum UserErrorCode {
   NoPrice = 'NO_PRICE',
   /** Checkout: a completed checkout cannot change. */
   CheckoutCompleted = 'CHECKOUT_COMPLETED',
+  /**
+   * Checkout: the chosen shipping method is no longer offered, or its
+   * price changed since it was chosen; the customer chooses again.
+   */
+  ShippingMethodChanged = 'SHIPPING_METHOD_CHANGED',
   /** The payment provider declined the payment. */
   PaymentDeclined = 'PAYMENT_DECLINED',
   /** The payment provider could not be reached or failed; nothing was charged. */

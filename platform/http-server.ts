@@ -15,7 +15,9 @@ export interface GraphQLHttpServerOptions<TContext extends BaseContext> {
   /**
    * Extra routes matched on the path alone: `/health` serves GET and HEAD,
    * and a key with a method, such as `POST /webhooks/payments/sandbox`,
-   * serves that method.
+   * serves that method. A path ending in `/*`, such as `/labels/*`, serves
+   * every longer path under `/labels/` that no exact route serves; the
+   * longest such prefix wins. The handler reads the rest from `request.url`.
    */
   routes?: Record<string, RouteHandler>;
   bodyLimitBytes: number;
@@ -89,6 +91,43 @@ function sendJson(response: ServerResponse, status: number, body: unknown) {
 export { sendJson };
 
 /**
+ * Returns the route of a request: an exact path first, then the longest
+ * `/*` prefix. A key without a method serves GET and HEAD, and a key such
+ * as `POST /path` serves POST.
+ */
+function createRouteMatcher(
+  routes: Record<string, RouteHandler>,
+): (method: string, pathname: string) => RouteHandler | undefined {
+  const prefixes = Object.entries(routes)
+    .filter(([key]) => key.endsWith('/*'))
+    .map(([key, route]) => {
+      const space = key.indexOf(' ');
+      return {
+        method: space === -1 ? null : key.slice(0, space),
+        prefix: key.slice(space + 1, -1),
+        route,
+      };
+    })
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+  const servesMethod = (routeMethod: string | null, method: string) =>
+    routeMethod === null
+      ? method === 'GET' || method === 'HEAD'
+      : routeMethod === method;
+  return (method, pathname) => {
+    const exact =
+      routes[`${method} ${pathname}`] ??
+      (method === 'GET' || method === 'HEAD' ? routes[pathname] : undefined);
+    if (exact) return exact;
+    return prefixes.find(
+      (entry) =>
+        pathname.length > entry.prefix.length &&
+        pathname.startsWith(entry.prefix) &&
+        servesMethod(entry.method, method),
+    )?.route;
+  };
+}
+
+/**
  * Serves an Apollo server at `/graphql` over node:http, plus plain routes.
  * No web framework sits in between: the gateway's hot path pays only for
  * body parsing and Apollo's own pipeline.
@@ -97,6 +136,7 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(
   options: GraphQLHttpServerOptions<TContext>,
 ) {
   const routes = options.routes ?? {};
+  const findRoute = createRouteMatcher(routes);
 
   async function handleGraphQL(
     request: IncomingMessage,
@@ -139,11 +179,10 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(
         await handleGraphQL(request, response, search);
         return;
       }
-      // A plain path serves GET and HEAD; `POST /path` serves POST.
-      const method = (request.method ?? 'GET').toUpperCase();
-      const route =
-        routes[`${method} ${pathname}`] ??
-        (method === 'GET' || method === 'HEAD' ? routes[pathname] : undefined);
+      const route = findRoute(
+        (request.method ?? 'GET').toUpperCase(),
+        pathname,
+      );
       if (route) {
         await route(request, response);
         return;
@@ -175,23 +214,47 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(
   };
 }
 
-/** Binds a handler to `host:port` (port 0 picks a free port). */
-export async function listen(
-  handler: (request: IncomingMessage, response: ServerResponse) => void,
+/**
+ * An HTTP server bound to its port before its handler exists, so its URL
+ * can be given to other services before the service that owns it starts.
+ * Requests that arrive before `serve` wait and are handled once it runs.
+ */
+export interface BoundHttpServer {
+  port: number;
+  /** `http://<host>:<port>/graphql`, as `RunningHttpServer.url`. */
+  url: string;
+  /** Starts handling requests with `handler`, the waiting ones first. */
+  serve(
+    handler: (request: IncomingMessage, response: ServerResponse) => void,
+  ): RunningHttpServer;
+  /**
+   * Closes a server that was never served and sends 503 to the waiting
+   * requests. After `serve` it does nothing, so close the running server.
+   */
+  close(): Promise<void>;
+}
+
+/** Binds an HTTP server to `host:port` (port 0 picks a free port). */
+export async function bindHttpServer(
   host: string,
   port: number,
-): Promise<RunningHttpServer> {
-  const server = http.createServer(handler);
+): Promise<BoundHttpServer> {
+  const server = http.createServer();
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  let handler:
+    ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
+  const waiting: Array<[IncomingMessage, ServerResponse]> = [];
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  server.on('request', (_request, response: ServerResponse) => {
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     inFlight += 1;
     response.on('close', () => {
       inFlight -= 1;
       if (inFlight === 0) drained?.();
     });
+    if (handler) handler(request, response);
+    else waiting.push([request, response]);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -202,10 +265,11 @@ export async function listen(
   });
   const address = server.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-  return {
+  const url = `http://${shownHost}:${address.port}/graphql`;
+  const running: RunningHttpServer = {
     server,
     port: address.port,
-    url: `http://${shownHost}:${address.port}/graphql`,
+    url,
     async close(graceMs: number) {
       const closed = new Promise<void>((resolve) =>
         server.close(() => resolve()),
@@ -223,4 +287,32 @@ export async function listen(
       await closed;
     },
   };
+  return {
+    port: address.port,
+    url,
+    serve(next) {
+      if (handler) throw new Error(`The server at ${url} is already served.`);
+      handler = next;
+      for (const [request, response] of waiting.splice(0)) {
+        next(request, response);
+      }
+      return running;
+    },
+    async close() {
+      if (handler) return;
+      for (const [, response] of waiting.splice(0)) {
+        sendJson(response, 503, { error: 'The service did not start.' });
+      }
+      await running.close(0);
+    },
+  };
+}
+
+/** Binds a handler to `host:port` (port 0 picks a free port). */
+export async function listen(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+  host: string,
+  port: number,
+): Promise<RunningHttpServer> {
+  return (await bindHttpServer(host, port)).serve(handler);
 }

@@ -19,8 +19,9 @@ export function checkServiceConfiguration(config: Config): void {
 const DEVELOPMENT_SANDBOX_WEBHOOK_SECRET = 'whsec_sandbox_development';
 
 /**
- * Start-up checks of the orders service's payment settings, run when it
- * creates its payment provider. In production mode the sandbox provider
+ * Start-up checks of the orders service's payment settings, run by its
+ * `prepare` hook before the database is touched and again when it creates
+ * its payment provider. In production mode the sandbox provider
  * is refused unless ALLOW_SANDBOX_PAYMENTS=true: it accepts test tokens
  * only and takes no money, so a shop left on the default would confirm
  * every order without being paid. When it is allowed, for a demo, its

@@ -23,6 +23,7 @@ import {
 import {
   createGraphQLHttpHandler,
   listen,
+  type BoundHttpServer,
   sendJson,
   type RouteHandler,
   type RunningHttpServer,
@@ -133,9 +134,14 @@ export async function startSubgraph<
     config: Config;
     logger: Logger;
     databaseUrl: string;
-    host: string;
-    port: number;
-  },
+  } & (
+    | { host: string; port: number }
+    /**
+     * A server already bound to its port, whose URL other services were
+     * given before this one started. The caller closes it if the start fails.
+     */
+    | { listener: BoundHttpServer }
+  ),
 ): Promise<RunningSubgraph<TSchema>> {
   const { config, logger } = options;
   // Settings and keys are checked first, so a misconfigured service fails
@@ -230,7 +236,10 @@ export async function startSubgraph<
 
   let http: RunningHttpServer;
   try {
-    http = await listen(handler, options.host, options.port);
+    http =
+      'listener' in options
+        ? options.listener.serve(handler)
+        : await listen(handler, options.host, options.port);
   } catch (error) {
     eventStream.close();
     await apollo.stop();

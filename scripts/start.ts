@@ -274,7 +274,25 @@ async function main(): Promise<void> {
                   subgraphEnvironment.ORDERS_URL ||
                   localUrl(config, config.ORDERS_PORT, '/graphql'),
               }
-            : subgraphEnvironment,
+            : name === 'marketplace'
+              ? {
+                  // The listing sync reads the catalog's event stream and
+                  // variants, signed as a service.
+                  ...subgraphEnvironment,
+                  IDENTITY_PRIVATE_KEY: keys.privateKey,
+                  CATALOG_URL:
+                    subgraphEnvironment.CATALOG_URL ||
+                    localUrl(config, config.CATALOG_PORT, '/graphql'),
+                  // Marketplace orders are imported into orders, and
+                  // their shipments read from the shipments stream.
+                  ORDERS_URL:
+                    subgraphEnvironment.ORDERS_URL ||
+                    localUrl(config, config.ORDERS_PORT, '/graphql'),
+                  SHIPMENTS_URL:
+                    subgraphEnvironment.SHIPMENTS_URL ||
+                    localUrl(config, config.SHIPMENTS_PORT, '/graphql'),
+                }
+              : subgraphEnvironment,
       );
     }
     await Promise.all(

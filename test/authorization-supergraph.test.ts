@@ -185,6 +185,32 @@ describe('committed supergraph', () => {
       'MarketplaceConnection.safetyStock': {
         scopes: [['read_listings'], ['manage_listings']],
       },
+      'MarketplaceConnection.credentials': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'MarketplaceConnection.settings': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'MarketplaceConnection.priceRule': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'MarketplaceConnection.untrackedQuantity': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'MarketplaceConnection.lastTest': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'Listing.priceOverride': {
+        scopes: [['read_listings'], ['manage_listings']],
+      },
+      'Mutation.marketplaceConnectionCreate': { scopes: [['manage_listings']] },
+      'Mutation.marketplaceConnectionUpdate': { scopes: [['manage_listings']] },
+      'Mutation.marketplaceConnectionTest': { scopes: [['manage_listings']] },
+      'Mutation.marketplaceConnectionPause': { scopes: [['manage_listings']] },
+      'Mutation.marketplaceConnectionResume': { scopes: [['manage_listings']] },
+      'Mutation.listingPublish': { scopes: [['manage_listings']] },
+      'Mutation.listingUpdate': { scopes: [['manage_listings']] },
+      'Mutation.listingEnd': { scopes: [['manage_listings']] },
       'Mutation.productCreate': { scopes: [['write_products']] },
       'Mutation.productUpdate': { scopes: [['write_products']] },
       'Mutation.variantCreate': { scopes: [['write_products']] },
@@ -201,6 +227,9 @@ describe('committed supergraph', () => {
       'Mutation.shipmentCancel': { scopes: [['write_shipments']] },
       'Query.shipmentRates': { scopes: [['write_shipments']] },
       'Order.notes': { scopes: [['read_orders']] },
+      'Order.externalOrderId': { scopes: [['read_orders']] },
+      'Order.needsAttention': { scopes: [['read_orders']] },
+      'Order.attentionReason': { scopes: [['read_orders']] },
       'Query.orders': { scopes: [['read_orders']] },
       'Query.ledgerEntries': { scopes: [['read_accounting']] },
       'Query.trialBalance': { scopes: [['read_accounting']] },

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, SignJWT } from 'jose';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProduction, loadConfig, SERVICE_NAMES } from '../platform/config.js';
 import { connectDatabase, serviceDatabaseUrl } from '../platform/database.js';
@@ -37,6 +38,20 @@ const AUDIENCE = 'commerce-admin';
 const KEY_ID = 'idp-key-1';
 
 const logger = createLogger('test', 'silent');
+
+/** True when the server of `url` has the database that `url` names. */
+async function databaseExists(url: string): Promise<boolean> {
+  const parsed = new URL(url);
+  const name = decodeURIComponent(parsed.pathname.slice(1));
+  parsed.pathname = '/postgres';
+  const admin = postgres(parsed.toString(), { max: 1 });
+  try {
+    const rows = await admin`select 1 from pg_database where datname = ${name}`;
+    return rows.length > 0;
+  } finally {
+    await admin.end();
+  }
+}
 
 /** A valid SECRETS_ENCRYPTION_KEY: 32 random bytes in base64. */
 const SECRETS_KEY = randomBytes(32).toString('base64');
@@ -346,13 +361,42 @@ describe('production mode start-up', () => {
       }
     }
 
+    /** Starts the orders service, expecting `message`, and drops its databases. */
+    async function expectOrdersRejected(
+      config: ReturnType<typeof loadConfig>,
+      message: RegExp,
+    ): Promise<{ databaseCreated: boolean }> {
+      try {
+        await expect(
+          startSubgraph(ordersSubgraph, {
+            config,
+            logger,
+            databaseUrl: serviceDatabaseUrl(config, 'orders'),
+            host: '127.0.0.1',
+            port: 0,
+          }),
+        ).rejects.toThrow(message);
+        return {
+          databaseCreated: await databaseExists(
+            serviceDatabaseUrl(config, 'orders'),
+          ),
+        };
+      } finally {
+        await dropTestDatabases(config);
+      }
+    }
+
     it('refuses the sandbox in production mode without the opt-in', async () => {
       const config = createTestConfig(ordersSettings());
 
       // Names the setting, why it is refused and what to set instead.
-      await expect(startOrders(config)).rejects.toThrow(
+      const outcome = await expectOrdersRejected(
+        config,
         /PAYMENT_PROVIDER=sandbox is rejected in production mode, because the sandbox .* takes no money.*PAYMENT_PROVIDER=stripe.*ALLOW_SANDBOX_PAYMENTS=true/,
       );
+
+      // The check runs before the database is created or migrated.
+      expect(outcome.databaseCreated).toBe(false);
     });
 
     it('refuses the development sandbox webhook secret even with the opt-in', async () => {
@@ -361,9 +405,12 @@ describe('production mode start-up', () => {
         ALLOW_SANDBOX_PAYMENTS: 'true',
       });
 
-      await expect(startOrders(config)).rejects.toThrow(
+      const outcome = await expectOrdersRejected(
+        config,
         /SANDBOX_WEBHOOK_SECRET is the public development default .*set it to a random secret/,
       );
+
+      expect(outcome.databaseCreated).toBe(false);
     });
 
     it('starts with the opt-in and a secret of its own, or with Stripe', async () => {

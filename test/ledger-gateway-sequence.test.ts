@@ -184,11 +184,8 @@ async function switchCaptureMode(): Promise<void> {
   stack.subgraphs.orders = (await startSubgraph(
     subgraphDefinitions.orders as never,
     {
-      config: {
-        ...stack.config,
-        CATALOG_URL: stack.subgraphs.catalog.url,
-        PAYMENT_CAPTURE: captureMode,
-      },
+      // stack.config carries the URLs of the stack's other subgraphs.
+      config: { ...stack.config, PAYMENT_CAPTURE: captureMode },
       logger: createLogger('test', stack.config.LOG_LEVEL),
       databaseUrl: serviceDatabaseUrl(stack.config, 'orders'),
       host: '127.0.0.1',
@@ -383,7 +380,14 @@ class Sequence {
         : methodRoll < 0.8
           ? 'BANK_TRANSFER'
           : 'CASH_ON_DELIVERY';
-    const checkoutId = await readyCheckout(stack, lines);
+    const checkoutId = await readyCheckout(
+      stack,
+      lines,
+      {},
+      {
+        ships: shipping > 0,
+      },
+    );
     let declined = method === 'CARD' && this.chance(0.25);
     let retried = false;
     let result = await complete(
@@ -471,17 +475,31 @@ class Sequence {
     const authorized = this.pick(this.withStatus('AUTHORIZED'));
     if (!authorized && this.chance(0.5)) return this.placeOrder();
     if (!authorized || this.chance(0.15)) {
-      // NOTE: PENDING orders are left out. Their refusal says PENDING
-      // "can become AUTHORIZED or PAID or CANCELLED" and then refuses PAID,
-      // which reads as a contradiction; see the orders capture message.
       const order = this.pick(
-        this.withStatus('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CANCELLED'),
+        this.withStatus(
+          'PENDING',
+          'PAID',
+          'PARTIALLY_REFUNDED',
+          'REFUNDED',
+          'CANCELLED',
+        ),
       );
       if (!order) return this.placeOrder();
       const outcome = await this.mutate(CAPTURE, 'orderCapture', {
         orderId: order.id,
         idempotencyKey: randomUUID(),
       });
+      // Card orders are never PENDING here (the sandbox authorizes or
+      // declines at checkout), so a PENDING order has a manual payment.
+      if (order.status === 'PENDING') {
+        this.expectRefused(
+          outcome,
+          'INVALID_PAYMENT_METHOD',
+          `Order #${order.number} has no card payment. Bank transfer and cash on delivery payments are marked paid with orderMarkPaid.`,
+        );
+        this.covered.add('capture of a manual payment refused');
+        return `capture #${order.number} ${order.method} refused`;
+      }
       this.expectRefused(
         outcome,
         'INVALID_TRANSITION',
@@ -783,6 +801,7 @@ const DEFAULT_SEED_COVERS = [
   'full capture',
   'partial capture',
   'capture refused',
+  'capture of a manual payment refused',
   'cancel AUTHORIZED',
   'cancel PENDING',
   'cancel again',

@@ -137,7 +137,7 @@ describe('orderCapture', () => {
         city: 'London',
         countryCode: 'GB',
       },
-      shippingMethod: { code: 'standard', price: { amount: '5.00' } },
+      shippingMethod: { code: 'flat', price: { amount: '5.00' } },
       lines: [
         {
           sku: 'tee',
@@ -214,6 +214,27 @@ describe('orderCapture', () => {
         },
       ],
     });
+  });
+
+  it('points pending manual payments to orderMarkPaid', async () => {
+    for (const method of ['BANK_TRANSFER', 'CASH_ON_DELIVERY'] as const) {
+      const order = await placeOrder(stack, { sku: 'tee', method });
+      expect(order.financialStatus, method).toBe('PENDING');
+
+      const payload = await capture(order.id);
+
+      expect(payload, method).toEqual({
+        order: null,
+        userErrors: [
+          {
+            field: ['input', 'orderId'],
+            message: `Order #${order.number} has no card payment. Bank transfer and cash on delivery payments are marked paid with orderMarkPaid.`,
+            code: 'INVALID_PAYMENT_METHOD',
+          },
+        ],
+      });
+      expect(await journalKinds(order.id), method).toEqual([]);
+    }
   });
 
   it('rejects invalid and excessive amounts', async () => {

@@ -59,7 +59,20 @@ beforeAll(async () => {
     stack.subgraphs.catalog.url,
     logger,
   );
-}, 180_000);
+  // The seeded listings are published to the sandbox marketplace in the
+  // background; the counts below start once that is done.
+  const marketplace = stack.subgraphs.marketplace.database.sql;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const [{ pending }] = await marketplace<{ pending: number }[]>`
+      select count(*)::int as pending from listing_sync_tasks`;
+    if (pending === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(`${pending} listing pushes still pending after 120 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}, 300_000);
 
 afterAll(async () => {
   await stack?.close();
@@ -80,9 +93,30 @@ const PAGE = `query ($first: Int!) {
   }
 }`;
 
-async function countStatements(
-  first: number,
-): Promise<Record<ServiceName, number>> {
+type Counts = Record<Exclude<ServiceName, 'shipments'>, number>;
+
+/**
+ * Background work of the services (event stream readers, sweeps, sync
+ * workers) also sends statements now and then, and only ever adds to a
+ * count. The smallest count of several runs is the page's own.
+ */
+async function countStatements(first: number): Promise<Counts> {
+  let smallest: Counts | undefined;
+  for (let run = 0; run < 5; run += 1) {
+    const counts = await countStatementsOnce(first);
+    smallest = smallest
+      ? (Object.fromEntries(
+          Object.entries(counts).map(([name, count]) => [
+            name,
+            Math.min(count, smallest![name as keyof Counts]),
+          ]),
+        ) as Counts)
+      : counts;
+  }
+  return smallest!;
+}
+
+async function countStatementsOnce(first: number): Promise<Counts> {
   for (const name of SERVICE_NAMES) {
     stack.subgraphs[name].database.queries.reset();
     stack.subgraphs[name].database.queries.recording = true;
@@ -105,12 +139,14 @@ async function countStatements(
       );
     }
   }
+  // The page reads nothing from shipments, whose database also serves the
+  // orders service's event consumer in the background, so it is left out.
   return Object.fromEntries(
-    SERVICE_NAMES.map((name) => [
+    SERVICE_NAMES.filter((name) => name !== 'shipments').map((name) => [
       name,
       stack.subgraphs[name].database.queries.count,
     ]),
-  ) as Record<ServiceName, number>;
+  ) as Counts;
 }
 
 describe('SQL statements per page', () => {

@@ -2,17 +2,17 @@
  * Review findings on checkout, payments, stock and the ledger, each shown
  * through the gateway (and the orders webhook route) with real PostgreSQL
  * and the Stripe adapter talking to test/support/fake-stripe.ts.
- *
- * Each `it.fails` test states the correct behaviour and fails today. When
- * a fix lands, its test passes, `it.fails` then reports it, and the
- * marker is removed.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../platform/database.js';
+import { uuidv7 } from '../platform/ids.js';
+import { outboxEvents } from '../platform/outbox.js';
 import * as tables from '../subgraphs/orders/db/tables.js';
+import { CatalogStockClient } from '../subgraphs/orders/stock/catalog-stock-client.js';
+import { ReservationStateError } from '../subgraphs/orders/stock/stock-client.js';
 import { FakeStripe } from './support/fake-stripe.js';
 import {
   ADMIN,
@@ -161,52 +161,47 @@ describe('a payment whose response was lost', () => {
   // refund attempts other than the recorded payment when the order is
   // written (complete.ts takePayment/undoDuplicatePayment) or in
   // reconciliation.
-  it.fails(
-    'does not leave a captured charge behind when the customer retries with a changed cart',
-    async () => {
-      await createProduct(stack, { sku: 'l-lamp', price: '40.00', stock: 10 });
-      const checkoutId = await readyCheckout(stack, [
-        { sku: 'l-lamp', quantity: 1 },
-      ]);
-      stripe.dropNextResponses(3);
-      const lost = await complete(
-        stack,
-        checkoutId,
-        { method: 'CARD', cardToken: 'pm_card_visa' },
-        randomUUID(),
-      );
-      expect(lost.data!.checkoutComplete.userErrors[0].code).toBe(
-        'PAYMENT_FAILED',
-      );
+  it('does not leave a captured charge behind when the customer retries with a changed cart', async () => {
+    await createProduct(stack, { sku: 'l-lamp', price: '40.00', stock: 10 });
+    const checkoutId = await readyCheckout(stack, [
+      { sku: 'l-lamp', quantity: 1 },
+    ]);
+    stripe.dropNextResponses(3);
+    const lost = await complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_visa' },
+      randomUUID(),
+    );
+    expect(lost.data!.checkoutComplete.userErrors[0].code).toBe(
+      'PAYMENT_FAILED',
+    );
 
-      // The customer adds a second unit and pays again.
-      const updated = await stack.query(CHECKOUT_UPDATE, {
-        input: { id: checkoutId, lines: [{ sku: 'l-lamp', quantity: 2 }] },
-      });
-      expect(updated.data!.checkoutUpdate.userErrors).toEqual([]);
-      const retried = await complete(
-        stack,
-        checkoutId,
-        { method: 'CARD', cardToken: 'pm_card_visa' },
-        randomUUID(),
-      );
-      const order = retried.data!.checkoutComplete.order;
-      expect(order?.financialStatus).toBe('PAID');
+    // The customer adds a second unit and pays again.
+    const updated = await stack.query(CHECKOUT_UPDATE, {
+      input: { id: checkoutId, lines: [{ sku: 'l-lamp', quantity: 2 }] },
+    });
+    expect(updated.data!.checkoutUpdate.userErrors).toEqual([]);
+    const retried = await complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_visa' },
+      randomUUID(),
+    );
+    const order = retried.data!.checkoutComplete.order;
+    expect(order?.financialStatus).toBe('PAID');
 
-      const charged = intentsOfOrder(order.id).filter(
-        (intent) => intent.status === 'succeeded',
-      );
-      const refundedIntents = new Set(
-        [...stripe.refunds.values()].map((refund) => refund.payment_intent),
-      );
-      const kept = charged.filter((intent) => !refundedIntents.has(intent.id));
-      expect(kept.map((intent) => intent.id)).toEqual(
-        (await paymentsOf(order.id)).map(
-          (payment) => payment.providerPaymentId,
-        ),
-      );
-    },
-  );
+    const charged = intentsOfOrder(order.id).filter(
+      (intent) => intent.status === 'succeeded',
+    );
+    const refundedIntents = new Set(
+      [...stripe.refunds.values()].map((refund) => refund.payment_intent),
+    );
+    const kept = charged.filter((intent) => !refundedIntents.has(intent.id));
+    expect(kept.map((intent) => intent.id)).toEqual(
+      (await paymentsOf(order.id)).map((payment) => payment.providerPaymentId),
+    );
+  });
 });
 
 describe('a declined attempt racing a successful one', () => {
@@ -223,44 +218,39 @@ describe('a declined attempt racing a successful one', () => {
   // not completed (check under the checkout lock, or give each attempt its
   // own reservation), and the catalog should not release a confirmed
   // reservation without the caller saying so.
-  it.fails(
-    'keeps the stock of the order a concurrent declined attempt lost to',
-    async () => {
-      await createProduct(stack, { sku: 'd-vase', price: '30.00', stock: 5 });
-      const checkoutId = await readyCheckout(stack, [
-        { sku: 'd-vase', quantity: 1 },
-      ]);
-      const before = stripe.requestsTo('POST', '/v1/payment_intents').length;
-      stripe.failNext(1);
-      const declined = complete(
-        stack,
-        checkoutId,
-        { method: 'CARD', cardToken: 'pm_card_chargeDeclined' },
-        'attempt-b',
-      );
-      while (
-        stripe.requestsTo('POST', '/v1/payment_intents').length === before
-      ) {
-        await sleep(5);
-      }
-      const paid = await complete(
-        stack,
-        checkoutId,
-        { method: 'CARD', cardToken: 'pm_card_visa' },
-        'attempt-a',
-      );
-      const order = paid.data!.checkoutComplete.order;
-      expect(order.financialStatus).toBe('PAID');
-      expect(await quantityAvailable(stack, 'd-vase')).toBe(4);
+  it('keeps the stock of the order a concurrent declined attempt lost to', async () => {
+    await createProduct(stack, { sku: 'd-vase', price: '30.00', stock: 5 });
+    const checkoutId = await readyCheckout(stack, [
+      { sku: 'd-vase', quantity: 1 },
+    ]);
+    const before = stripe.requestsTo('POST', '/v1/payment_intents').length;
+    stripe.failNext(1);
+    const declined = complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_chargeDeclined' },
+      'attempt-b',
+    );
+    while (stripe.requestsTo('POST', '/v1/payment_intents').length === before) {
+      await sleep(5);
+    }
+    const paid = await complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_visa' },
+      'attempt-a',
+    );
+    const order = paid.data!.checkoutComplete.order;
+    expect(order.financialStatus).toBe('PAID');
+    expect(await quantityAvailable(stack, 'd-vase')).toBe(4);
 
-      const lost = await declined;
-      expect(lost.data!.checkoutComplete.userErrors[0].code).toBe(
-        'PAYMENT_DECLINED',
-      );
-      // The paid order still holds its unit.
-      expect(await quantityAvailable(stack, 'd-vase')).toBe(4);
-    },
-  );
+    const lost = await declined;
+    expect(lost.data!.checkoutComplete.userErrors[0].code).toBe(
+      'PAYMENT_DECLINED',
+    );
+    // The paid order still holds its unit.
+    expect(await quantityAvailable(stack, 'd-vase')).toBe(4);
+  });
 });
 
 describe('a PaymentIntent confirmed again after a failed authentication', () => {
@@ -278,7 +268,7 @@ describe('a PaymentIntent confirmed again after a failed authentication', () => 
   // confirmation cancels the order, or treat a capture reported for a
   // DECLINED/VOIDED payment of a cancelled order as money to give back
   // (refund it, or flag the order for staff).
-  it.fails('never keeps money captured for an order it cancelled', async () => {
+  it('never keeps money captured for an order it cancelled', async () => {
     await createProduct(stack, { sku: 'a-bowl', price: '20.00', stock: 5 });
     const checkoutId = await readyCheckout(stack, [
       { sku: 'a-bowl', quantity: 1 },
@@ -324,5 +314,109 @@ describe('a PaymentIntent confirmed again after a failed authentication', () => 
     const [payment] = await paymentsOf(payload.order.id);
     // Money held for a cancelled order is refunded, or the shop records it.
     expect(!captured || refunded || payment!.status === 'CAPTURED').toBe(true);
+  });
+});
+
+describe('a capture reported for a declined payment', () => {
+  // The provider fails the cancel of the PaymentIntent after 3-D Secure
+  // failed, so the intent stays confirmable; the customer confirms it with
+  // another card and Stripe reports the capture.
+  it('refunds it and records the return', async () => {
+    await createProduct(stack, { sku: 'c-jug', price: '18.00', stock: 5 });
+    const checkoutId = await readyCheckout(stack, [
+      { sku: 'c-jug', quantity: 1 },
+    ]);
+    const placed = await complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_authenticationRequired' },
+      randomUUID(),
+    );
+    const payload = placed.data!.checkoutComplete;
+    const intentId: string = payload.paymentAction.providerPaymentId;
+
+    const failed = stripe.completeAuthentication(intentId, 'failed');
+    // The cancel request and its two retries fail.
+    stripe.failNext(3);
+    expect((await stripe.sendWebhook(webhookUrl, failed)).status).toBe(200);
+    const intent = stripe.paymentIntents.get(intentId)!;
+    expect(intent.status).toBe('requires_payment_method');
+    const [cancelled] = await db
+      .select()
+      .from(tables.orders)
+      .where(eq(tables.orders.id, payload.order.id));
+    expect(cancelled!.financialStatus).toBe('CANCELLED');
+
+    intent.last_payment_error = null;
+    (stripe as any).authorizeCharge(intent);
+    const succeeded = stripe.event(
+      'payment_intent.succeeded',
+      (stripe as any).render(intent),
+    );
+    expect((await stripe.sendWebhook(webhookUrl, succeeded)).status).toBe(200);
+
+    const refunds = [...stripe.refunds.values()].filter(
+      (refund) => refund.payment_intent === intentId,
+    );
+    expect(refunds).toHaveLength(1);
+    expect(refunds[0]!.amount).toBe(intent.amount);
+    const notes = await db
+      .select()
+      .from(tables.orderNotes)
+      .where(eq(tables.orderNotes.orderId, payload.order.id));
+    expect(notes.map((note) => note.body).join('\n')).toContain(
+      'it was refunded in full',
+    );
+    const returned = await db
+      .select()
+      .from(outboxEvents)
+      .where(eq(outboxEvents.type, 'payment.returned'));
+    expect(
+      returned.filter((event) => event.aggregateId === payload.order.id),
+    ).toHaveLength(1);
+
+    // A redelivered capture gives nothing back twice.
+    const again = stripe.event(
+      'payment_intent.succeeded',
+      (stripe as any).render(intent),
+    );
+    expect((await stripe.sendWebhook(webhookUrl, again)).status).toBe(200);
+    expect(
+      [...stripe.refunds.values()].filter(
+        (refund) => refund.payment_intent === intentId,
+      ),
+    ).toHaveLength(1);
+  });
+});
+
+describe('release of a confirmed reservation', () => {
+  it('needs force and stays idempotent', async () => {
+    await createProduct(stack, { sku: 'f-plate', price: '9.00', stock: 3 });
+    const client = new CatalogStockClient({
+      ...stack.config,
+      CATALOG_URL: stack.subgraphs.catalog.url,
+    });
+    try {
+      const orderId = uuidv7();
+      const reserved = await client.reserve(orderId, [
+        { sku: 'f-plate', quantity: 2 },
+      ]);
+      expect(reserved.ok).toBe(true);
+      await client.confirm(orderId);
+
+      const refused = await client.release(orderId).catch((error) => error);
+      expect(refused).toBeInstanceOf(ReservationStateError);
+      expect(refused.code).toBe('RESERVATION_CONFIRMED');
+      expect(refused.reservation.status).toBe('ACTIVE');
+      expect(await quantityAvailable(stack, 'f-plate')).toBe(1);
+
+      const released = await client.release(orderId, { force: true });
+      expect(released!.status).toBe('RELEASED');
+      expect(await quantityAvailable(stack, 'f-plate')).toBe(3);
+      const repeated = await client.release(orderId);
+      expect(repeated!.status).toBe('RELEASED');
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -4,8 +4,6 @@
  * real PostgreSQL and the Stripe adapter talking to fake-stripe through a
  * small proxy that lets the customer finish 3-D Secure right after the
  * pass has read the PaymentIntent.
- *
- * `it.fails`: the test states the correct behaviour and fails today.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -105,48 +103,45 @@ describe('reconciliation of a stale payment racing the customer', () => {
   // the provider says (here: a capture, so the order is PAID) instead of
   // cancelling, or at least refund/flag a capture reported for a
   // cancelled order.
-  it.fails(
-    'does not cancel an order whose payment was captured while it was being voided',
-    async () => {
-      await createProduct(stack, { sku: 's-cup', price: '12.00', stock: 5 });
-      const checkoutId = await readyCheckout(stack, [
-        { sku: 's-cup', quantity: 1 },
-      ]);
-      const placed = await complete(
-        stack,
-        checkoutId,
-        { method: 'CARD', cardToken: 'pm_card_authenticationRequired' },
-        randomUUID(),
-      );
-      const payload = placed.data!.checkoutComplete;
-      expect(payload.order.financialStatus).toBe('PENDING');
-      const intentId: string = payload.paymentAction.providerPaymentId;
-      confirmOnRead = intentId;
+  it('does not cancel an order whose payment was captured while it was being voided', async () => {
+    await createProduct(stack, { sku: 's-cup', price: '12.00', stock: 5 });
+    const checkoutId = await readyCheckout(stack, [
+      { sku: 's-cup', quantity: 1 },
+    ]);
+    const placed = await complete(
+      stack,
+      checkoutId,
+      { method: 'CARD', cardToken: 'pm_card_authenticationRequired' },
+      randomUUID(),
+    );
+    const payload = placed.data!.checkoutComplete;
+    expect(payload.order.financialStatus).toBe('PENDING');
+    const intentId: string = payload.paymentAction.providerPaymentId;
+    confirmOnRead = intentId;
 
-      let order: tables.OrderRow | undefined;
-      for (let waited = 0; waited < 10_000; waited += 100) {
-        await sleep(100);
-        [order] = await db
-          .select()
-          .from(tables.orders)
-          .where(eq(tables.orders.id, payload.order.id));
-        if (order!.financialStatus !== 'PENDING' && confirmedEvent) break;
-      }
-      expect(confirmedEvent).not.toBeNull();
-      expect(stripe.paymentIntents.get(intentId)!.status).toBe('succeeded');
-      // Stripe reports the capture.
-      expect(
-        (await stripe.sendWebhook(webhookUrl, confirmedEvent!)).status,
-      ).toBe(200);
+    let order: tables.OrderRow | undefined;
+    for (let waited = 0; waited < 10_000; waited += 100) {
+      await sleep(100);
       [order] = await db
         .select()
         .from(tables.orders)
         .where(eq(tables.orders.id, payload.order.id));
-      const refunded = [...stripe.refunds.values()].some(
-        (refund) => refund.payment_intent === intentId,
-      );
-      // The money taken is either the order's payment or given back.
-      expect(order!.financialStatus === 'PAID' || refunded).toBe(true);
-    },
-  );
+      if (order!.financialStatus !== 'PENDING' && confirmedEvent) break;
+    }
+    expect(confirmedEvent).not.toBeNull();
+    expect(stripe.paymentIntents.get(intentId)!.status).toBe('succeeded');
+    // Stripe reports the capture.
+    expect((await stripe.sendWebhook(webhookUrl, confirmedEvent!)).status).toBe(
+      200,
+    );
+    [order] = await db
+      .select()
+      .from(tables.orders)
+      .where(eq(tables.orders.id, payload.order.id));
+    const refunded = [...stripe.refunds.values()].some(
+      (refund) => refund.payment_intent === intentId,
+    );
+    // The money taken is either the order's payment or given back.
+    expect(order!.financialStatus === 'PAID' || refunded).toBe(true);
+  });
 });

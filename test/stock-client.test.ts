@@ -83,6 +83,7 @@ describe('CatalogStockClient against the catalog subgraph', () => {
           title: 'Product client-bowl - Large',
           requiresShipping: true,
           quantityAvailable: 6,
+          weight: null,
         },
       ],
     });

@@ -33,7 +33,10 @@ import {
  * sent to the subgraph directly with a customer's or staff member's
  * identity still reaches the resolver.
  */
-function requireServiceCaller(caller: SubgraphCaller, field: string): void {
+export function requireServiceCaller(
+  caller: SubgraphCaller,
+  field: string,
+): void {
   if (caller.kind === 'service') return;
   throw new GraphQLError(
     `${field} is for services only: sign the request with a service identity (signServiceIdentity in platform/identity.ts).`,
@@ -59,6 +62,7 @@ function pricedLine(line: PricedLineValue): PricedLine {
     title: line.title,
     requiresShipping: line.requiresShipping,
     quantityAvailable: line.quantityAvailable,
+    weight: line.weight ?? null,
   };
 }
 
@@ -145,10 +149,16 @@ export const reservationMutationResolvers: Pick<
     requireOrderId(orderId);
     return reservationPayload(await commitReservation(db, orderId));
   },
-  stockReservationRelease: async (_parent, { orderId }, { db, caller }) => {
+  stockReservationRelease: async (
+    _parent,
+    { orderId, force },
+    { db, caller },
+  ) => {
     requireServiceCaller(caller, 'stockReservationRelease');
     requireOrderId(orderId);
-    return reservationPayload(await releaseReservation(db, orderId));
+    return reservationPayload(
+      await releaseReservation(db, orderId, { force: force ?? false }),
+    );
   },
   stockReservationCommitLines: async (_parent, args, { db, caller }) => {
     requireServiceCaller(caller, 'stockReservationCommitLines');

@@ -8,6 +8,7 @@ import type { ProductRow, VariantRow } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
 import type { Loaders } from './loaders.js';
 import {
+  requireServiceCaller,
   reservationMutationResolvers,
   reservationQueryResolvers,
 } from './reservation-resolvers.js';
@@ -26,6 +27,7 @@ import {
   setStock,
   type StockResult,
 } from './services/stock-admin.js';
+import { readListingVariants } from './services/listing-variants.js';
 import { listProducts } from './services/storefront.js';
 
 /** Storefront lookups see active products only, listed or not. */
@@ -134,6 +136,18 @@ export const resolvers: Resolvers = {
     locations: (_parent, _args, { db }) =>
       db.select().from(tables.locations).orderBy(asc(tables.locations.code)),
     ...reservationQueryResolvers,
+    variantsForListing: async (
+      _parent,
+      { ids, productIds },
+      { db, caller },
+    ) => {
+      requireServiceCaller(caller, 'variantsForListing');
+      const variants = await readListingVariants(db, ids, productIds ?? []);
+      return variants.map(({ priceAmount, currencyCode, ...variant }) => ({
+        ...variant,
+        price: priceAmount === null ? null : toMoney(priceAmount, currencyCode),
+      }));
+    },
   },
 
   Mutation: {

@@ -5,6 +5,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import { parseDecimalToMinorUnits } from '../../platform/money.js';
 import * as tables from './db/tables.js';
+import { recordListingChanges } from './sync/tasks.js';
 
 type MarketplaceDatabase = Database<typeof tables>;
 type NewListing = typeof tables.listings.$inferInsert;
@@ -127,6 +128,13 @@ export async function seedDemoListings(
         .insert(tables.listings)
         .values(listings.slice(start, start + 1000));
     }
+    // Each listing priced in the catalog is published to the sandbox by
+    // the sync worker, which takes its external id from the sandbox.
+    await recordListingChanges(transaction, {
+      where: sql`l.connection_id = ${connectionId} and l.status = 'ACTIVE'`,
+      change: 'publish',
+      publish: true,
+    });
     return listings.length;
   });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../../platform/database.js';
@@ -26,6 +26,19 @@ export class IdempotencyKeyBusyError extends Error {
     super(
       'A request with this idempotency key is still running; retry in a few seconds with the same key.',
     );
+  }
+}
+
+/**
+ * Raised by a run whose key was taken over by a repeat after its lock
+ * expired: the run's writes, including the transaction that called
+ * `finish`, do not take effect, so the repeat's result is the only one.
+ */
+export class IdempotencyKeyTakenOverError extends IdempotencyKeyBusyError {
+  constructor() {
+    super();
+    this.message =
+      'A repeat of this request took over its idempotency key after this run held it past its lock; retry with the same key to get the result.';
   }
 }
 
@@ -71,7 +84,11 @@ export type FinishIdempotencyKey<TResult> = (
  * removed and the error propagates, so a retry runs again. A claim whose
  * holder died (its lock expired) is taken over by the next repeat; the
  * work itself must then be safe to run again, which is why every step
- * below uses idempotent provider and stock calls.
+ * below uses idempotent provider and stock calls. Each claim stores a
+ * random owner token, and every later write of a run is conditional on
+ * it: a run that was taken over neither completes nor removes the key,
+ * and its `finish` throws IdempotencyKeyTakenOverError, which rolls back
+ * the caller's transaction.
  *
  * The result must survive a JSON round trip.
  *
@@ -94,6 +111,11 @@ export async function withIdempotencyKey<TResult>(
     eq(tables.idempotencyKeys.scope, scope),
     eq(tables.idempotencyKeys.key, key),
   );
+  const ownerToken = randomUUID();
+  const owns = and(
+    keyMatches,
+    eq(tables.idempotencyKeys.ownerToken, ownerToken),
+  );
 
   let delayMs = 10;
   for (;;) {
@@ -105,6 +127,7 @@ export async function withIdempotencyKey<TResult>(
         requestHash,
         status: 'IN_PROGRESS',
         lockedUntil: sql`now() + make_interval(secs => ${lockSeconds})`,
+        ownerToken,
       })
       .onConflictDoNothing()
       .returning({ key: tables.idempotencyKeys.key });
@@ -125,6 +148,7 @@ export async function withIdempotencyKey<TResult>(
         .update(tables.idempotencyKeys)
         .set({
           lockedUntil: sql`now() + make_interval(secs => ${lockSeconds})`,
+          ownerToken,
         })
         .where(
           and(
@@ -149,27 +173,29 @@ export async function withIdempotencyKey<TResult>(
       value,
     ) => {
       if (options.keep && !options.keep(value)) return;
-      await transaction
+      const completed = await transaction
         .update(tables.idempotencyKeys)
         .set(completion(value))
-        .where(keyMatches);
+        .where(owns)
+        .returning({ key: tables.idempotencyKeys.key });
+      if (completed.length === 0) throw new IdempotencyKeyTakenOverError();
       finished = value;
     };
     let result: TResult;
     try {
       result = await run(finish);
     } catch (error) {
-      await db.delete(tables.idempotencyKeys).where(keyMatches);
+      await db.delete(tables.idempotencyKeys).where(owns);
       throw error;
     }
     if (finished !== undefined && finished === result) return result;
     if (options.keep && !options.keep(result)) {
-      await db.delete(tables.idempotencyKeys).where(keyMatches);
+      await db.delete(tables.idempotencyKeys).where(owns);
     } else {
       await db
         .update(tables.idempotencyKeys)
         .set(completion(result))
-        .where(keyMatches);
+        .where(owns);
     }
     return result;
   }

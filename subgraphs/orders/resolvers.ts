@@ -15,6 +15,8 @@ import { orderAdminResolvers } from './admin/resolvers.js';
 import { checkoutResolvers } from './checkout/resolvers.js';
 import { fulfillmentResolvers } from './fulfillment-resolvers.js';
 import { ledgerResolvers } from './ledger/resolvers.js';
+import { orderLookupResolvers } from './order-lookup.js';
+import { marketplaceOrderResolvers } from './marketplace-orders.js';
 
 const customerIdOfOrder = (order: OrderRow) => order.customerId;
 const idOfCustomer = (customer: CustomerRow) => customer.id;
@@ -107,6 +109,8 @@ export const resolvers: Resolvers = mergeResolvers([
   orderAdminResolvers,
   ledgerResolvers,
   fulfillmentResolvers,
+  marketplaceOrderResolvers,
+  orderLookupResolvers,
 ]);
 
 function mergeResolvers(parts: Resolvers[]): Resolvers {

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { checkPaymentConfiguration } from '../../platform/production-checks.js';
 import type { SubgraphDefinition } from '../../platform/subgraph-service.js';
 import { prepareCustomerAccounts } from './accounts.js';
 import { checkoutSettings } from './checkout/pricing.js';
@@ -8,6 +9,7 @@ import { closeOrdersDependencies, ordersDependencies } from './dependencies.js';
 import { startOrdersEventConsumers } from './events/index.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { resolvers } from './resolvers.js';
+import { closeShippingQuoteClient } from './shipping/shipments-client.js';
 import { paymentWebhookRoutes } from './webhooks.js';
 
 export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
@@ -16,7 +18,12 @@ export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
   migrationsFolder: fileURLToPath(new URL('./migrations', import.meta.url)),
   resolvers,
   createLoaders,
-  prepare: prepareCustomerAccounts,
+  async prepare(config, logger) {
+    // Payment settings that production mode rejects stop the start before
+    // the database is created or migrated.
+    checkPaymentConfiguration(config);
+    return prepareCustomerAccounts(config, logger);
+  },
   async start({ db, config, logger }) {
     // Amounts in the wrong precision for SHOP_CURRENCY stop the start.
     checkoutSettings(config);
@@ -40,6 +47,7 @@ export const ordersSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
         await eventConsumers.stop();
         await reconciliation.stop();
         await closeOrdersDependencies(db);
+        await closeShippingQuoteClient(db);
       },
     };
   },

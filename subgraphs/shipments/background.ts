@@ -90,17 +90,11 @@ async function pollTracking(
     carrier.name,
     config.TRACKING_POLL_INTERVAL_MS,
   );
-  const track = carrier.track as (
-    trackingNumber: string,
-    carrierCode: string,
-    labelCreatedAt?: Date,
-  ) => Promise<TrackingUpdate>;
   let changed = 0;
   for (const shipment of claimed) {
     let update: TrackingUpdate;
     try {
-      update = await track.call(
-        carrier,
+      update = await carrier.track(
         shipment.trackingNumber!,
         shipment.carrier ?? '',
         shipment.labelCreatedAt ?? undefined,

@@ -400,12 +400,7 @@ function voidLabel(
   dependencies: ShipmentsDependencies,
   shipment: ShipmentRow,
 ): Promise<boolean> {
-  const voidWithTime = dependencies.carrier.voidLabel as (
-    carrierShipmentId: string,
-    labelCreatedAt?: Date,
-  ) => Promise<boolean>;
-  return voidWithTime.call(
-    dependencies.carrier,
+  return dependencies.carrier.voidLabel(
     shipment.carrierShipmentId!,
     shipment.labelCreatedAt ?? undefined,
   );

@@ -226,11 +226,24 @@ export async function buyLabel(
       })
       .where(eq(tables.shipments.id, locked.id))
       .returning();
+    // The shipped lines go with the tracking number, so a consumer can
+    // report the shipment elsewhere (such as to a marketplace) from the
+    // event alone.
+    const shippedLines = await transaction
+      .select({
+        orderLineId: tables.shipmentLines.orderLineId,
+        sku: tables.shipmentLines.sku,
+        quantity: tables.shipmentLines.quantity,
+      })
+      .from(tables.shipmentLines)
+      .where(eq(tables.shipmentLines.shipmentId, locked.id))
+      .orderBy(tables.shipmentLines.orderLineId);
     await appendEvents(
       transaction,
       statusChangeEvents(locked, locked.status, 'LABEL_CREATED', {
         carrier: label.carrier,
         trackingNumber: label.trackingNumber,
+        lines: shippedLines,
       }),
     );
     return { shipment: updated!, userErrors: [] };

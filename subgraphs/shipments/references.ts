@@ -7,4 +7,10 @@
 /** An order of the orders service. */
 export interface OrderReference {
   id: string;
+  /**
+   * The orders service's grant for this caller to read the order, which
+   * the gateway sends for the fields that require it; null or absent when
+   * orders issued none.
+   */
+  accessGrant?: string | null;
 }

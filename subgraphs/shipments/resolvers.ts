@@ -1,6 +1,6 @@
 import { requirePermission } from '../../platform/permissions.js';
 import { toMoney } from '../../platform/money.js';
-import { visibleShipment, visibleShipments } from './access.js';
+import { orderShipmentsVisibleTo, visibleShipment } from './access.js';
 import type { Rate } from './carriers/carrier.js';
 import { shipmentsDependencies } from './dependencies.js';
 import {
@@ -10,6 +10,7 @@ import {
 } from './fulfillment.js';
 import { fulfillmentStatusOf } from './fulfillment-status.js';
 import type { Resolvers } from './generated/resolvers.js';
+import { resolveShippingQuote } from './checkout-quotes.js';
 import { buyLabel, quoteRates } from './labels.js';
 
 function shippingRate(rate: Rate) {
@@ -52,6 +53,8 @@ export const resolvers: Resolvers = {
         userErrors: result.userErrors,
       };
     },
+    shippingQuote: (_parent, { input }, context) =>
+      resolveShippingQuote(context, input),
   },
 
   Mutation: {
@@ -93,23 +96,33 @@ export const resolvers: Resolvers = {
   // The orders service owns orders, so this service cannot tell whether an
   // order exists. A reference is returned as it is, and the fields added
   // here are looked up by its ID. A customer gets only their own shipments
-  // of it, and the fulfillment status is computed from those.
+  // of it, and the fulfillment status is computed from those; a caller
+  // whose reference carries the orders service's grant for the order
+  // (`accessGrant`, such as a guest after orderLookup) gets all of them.
   Order: {
-    __resolveReference: (reference) => ({ id: reference.id }),
-    shipments: async (order, _args, { loaders, caller }) =>
-      visibleShipments(
-        caller,
-        (await loaders.fulfillmentByOrderId.load(order.id)).shipments,
+    __resolveReference: (reference) => ({
+      id: reference.id,
+      accessGrant: reference.accessGrant ?? null,
+    }),
+    shipments: async (order, _args, context) =>
+      orderShipmentsVisibleTo(
+        context,
+        order,
+        (await context.loaders.fulfillmentByOrderId.load(order.id)).shipments,
       ),
-    fulfillmentStatus: async (order, _args, { loaders, caller }) => {
+    fulfillmentStatus: async (order, _args, context) => {
+      const { loaders } = context;
       const fulfillment = await loaders.fulfillmentByOrderId.load(order.id);
+      const visible = await orderShipmentsVisibleTo(
+        context,
+        order,
+        fulfillment.shipments,
+      );
       const shipments = await Promise.all(
-        visibleShipments(caller, fulfillment.shipments).map(
-          async (shipment) => ({
-            status: shipment.status,
-            lines: await loaders.linesByShipmentId.load(shipment.id),
-          }),
-        ),
+        visible.map(async (shipment) => ({
+          status: shipment.status,
+          lines: await loaders.linesByShipmentId.load(shipment.id),
+        })),
       );
       return fulfillmentStatusOf(shipments, fulfillment.orderLines);
     },

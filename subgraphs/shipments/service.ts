@@ -6,6 +6,7 @@ import {
   closeShipmentsDependencies,
   shipmentsDependencies,
 } from './dependencies.js';
+import { sandboxLabelRoutes } from './label-route.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { resolvers } from './resolvers.js';
 import { carrierWebhookRoutes } from './webhooks.js';
@@ -26,13 +27,23 @@ export const shipmentsSubgraph: SubgraphDefinition<typeof tables, Loaders> = {
       config,
       logger: logger.child({ component: 'shipments-background' }),
     });
+    // Sandbox labels are served whatever CARRIER is, so labels bought
+    // before a switch to another carrier stay printable.
+    const labelRoutes = await sandboxLabelRoutes({
+      db,
+      config,
+      logger: logger.child({ component: 'sandbox-labels' }),
+    });
     return {
-      routes: carrierWebhookRoutes({
-        db,
-        carrier: dependencies.carrier,
-        logger: logger.child({ component: 'carrier-webhooks' }),
-        bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
-      }),
+      routes: {
+        ...carrierWebhookRoutes({
+          db,
+          carrier: dependencies.carrier,
+          logger: logger.child({ component: 'carrier-webhooks' }),
+          bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
+        }),
+        ...labelRoutes,
+      },
       async stop() {
         await background.stop();
         await closeShipmentsDependencies(db);

@@ -114,11 +114,16 @@ export async function quantityAvailable(
   return result.data!.variant.quantityAvailable;
 }
 
-/** Creates a checkout ready to complete: lines, email, address, shipping. */
+/**
+ * Creates a checkout ready to complete: lines, email, address, and the
+ * flat shipping method unless `ships` is false (digital lines only, which
+ * take no shipping method).
+ */
 export async function readyCheckout(
   stack: TestStack,
   lines: Array<{ sku: string; quantity: number }>,
   headers: Record<string, string> = {},
+  { ships = true }: { ships?: boolean } = {},
 ): Promise<string> {
   const result = await stack.query(
     CHECKOUT_CREATE,
@@ -127,7 +132,7 @@ export async function readyCheckout(
         lines,
         email: 'ada@example.com',
         shippingAddress: ADDRESS,
-        shippingMethodCode: 'standard',
+        ...(ships ? { shippingMethodCode: 'flat' } : {}),
       },
     },
     headers,

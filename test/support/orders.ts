@@ -123,7 +123,7 @@ export async function placeOrder(
           postalCode: 'N1 9GU',
           countryCode: 'GB',
         },
-        shippingMethodCode: 'standard',
+        shippingMethodCode: 'flat',
       },
     },
     headers,

@@ -9,6 +9,10 @@ import {
   connectDatabase,
   serviceDatabaseUrl,
 } from '../../platform/database.js';
+import {
+  bindHttpServer,
+  type BoundHttpServer,
+} from '../../platform/http-server.js';
 import { createLogger, type Logger } from '../../platform/logger.js';
 import {
   startSubgraph,
@@ -57,6 +61,11 @@ export interface GraphQLResponse<TData = Record<string, any>> {
 }
 
 export interface TestStack {
+  /**
+   * The configuration every subgraph started with, including the
+   * CATALOG_URL, ORDERS_URL, SHIPMENTS_URL and MARKETPLACE_URL of the
+   * stack's own subgraphs.
+   */
   config: Config;
   subgraphs: Record<ServiceName, RunningSubgraph<Record<string, unknown>>>;
   gatewayUrl: string;
@@ -109,8 +118,10 @@ export async function postGraphQL<TData>(
 }
 
 /**
- * Starts the four real subgraphs on private databases and random ports,
- * and the gateway over them serving the committed supergraph. The gateway
+ * Starts the four real subgraphs on private databases and random ports, in
+ * parallel, and the gateway over them serving the committed supergraph.
+ * `overrides` may replace the subgraphs' URLs, such as SHIPMENTS_URL of a
+ * proxy in front of shipments. The gateway
  * accepts `callerHeaders`. Every service logs to `options.logger` when it
  * is given, such as a logger with a capturing destination.
  */
@@ -118,37 +129,50 @@ export async function startTestStack(
   overrides: Record<string, string> = {},
   options: { logger?: Logger } = {},
 ): Promise<TestStack> {
-  const config = createTestConfig(overrides);
+  // Every subgraph's port is bound before any subgraph starts, so each one
+  // starts with the real URLs of all the others: orders calls the catalog
+  // and reads the shipments stream, shipments calls the catalog and orders.
+  // The bound servers are handed to the subgraphs, so no other process can
+  // take a port between choosing it and listening on it, and a request
+  // sent to a subgraph still starting waits for it instead of failing.
+  const listeners = {} as Record<ServiceName, BoundHttpServer>;
+  await Promise.all(
+    SERVICE_NAMES.map(async (name) => {
+      listeners[name] = await bindHttpServer('127.0.0.1', 0);
+    }),
+  );
+  const config = createTestConfig({
+    CATALOG_URL: listeners.catalog.url,
+    ORDERS_URL: listeners.orders.url,
+    SHIPMENTS_URL: listeners.shipments.url,
+    MARKETPLACE_URL: listeners.marketplace.url,
+    ...overrides,
+  });
   const logger = options.logger ?? createLogger('test', config.LOG_LEVEL);
   const subgraphs = {} as TestStack['subgraphs'];
-  const start = async (name: ServiceName, serviceConfig: Config) => {
-    subgraphs[name] = (await startSubgraph(subgraphDefinitions[name] as never, {
-      config: serviceConfig,
-      logger: logger.child({ service: name }),
-      databaseUrl: serviceDatabaseUrl(config, name),
-      host: '127.0.0.1',
-      port: 0,
-    })) as RunningSubgraph<Record<string, unknown>>;
-  };
-  // Orders calls the catalog for stock, so it starts with the catalog's
-  // real URL; shipments calls both, so it starts after them with both.
-  await start('catalog', config);
-  await start('orders', { ...config, CATALOG_URL: subgraphs.catalog.url });
-  await Promise.all(
-    SERVICE_NAMES.filter((name) => name !== 'catalog' && name !== 'orders').map(
-      (name) =>
-        start(
-          name,
-          name === 'shipments'
-            ? {
-                ...config,
-                CATALOG_URL: subgraphs.catalog.url,
-                ORDERS_URL: subgraphs.orders.url,
-              }
-            : config,
-        ),
-    ),
+  const started = await Promise.allSettled(
+    SERVICE_NAMES.map(async (name) => {
+      subgraphs[name] = (await startSubgraph(
+        subgraphDefinitions[name] as never,
+        {
+          config,
+          logger: logger.child({ service: name }),
+          databaseUrl: serviceDatabaseUrl(config, name),
+          listener: listeners[name],
+        },
+      )) as RunningSubgraph<Record<string, unknown>>;
+    }),
   );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.all(
+      SERVICE_NAMES.map((name) =>
+        subgraphs[name] ? subgraphs[name].close() : listeners[name].close(),
+      ),
+    );
+    await dropTestDatabases(config);
+    throw failed.reason;
+  }
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway({

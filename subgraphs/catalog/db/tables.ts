@@ -247,6 +247,14 @@ export interface PricedLineValue {
   title: string;
   requiresShipping: boolean;
   quantityAvailable: number | null;
+  /**
+   * The variant's weight per unit, the value a trimmed decimal string;
+   * null without one, absent in reservations made before it was recorded.
+   */
+  weight?: {
+    value: string;
+    unit: (typeof weightUnit.enumValues)[number];
+  } | null;
 }
 
 /**

@@ -52,6 +52,33 @@ export type LengthUnit =
   | 'CENTIMETERS'
   | 'INCHES';
 
+/** A variant as a marketplace listing shows it. For services only. */
+export type ListingVariant = {
+  __typename?: 'ListingVariant';
+  /** GTIN (EAN, UPC or ISBN) when known. */
+  barcode?: Maybe<Scalars['String']['output']>;
+  /** The product's vendor. */
+  brand?: Maybe<Scalars['String']['output']>;
+  /** The product's description. */
+  description: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  /** The variant's image first, then the product's images. */
+  imageUrls: Array<Scalars['String']['output']>;
+  inventoryPolicy: InventoryPolicy;
+  price?: Maybe<Money>;
+  productId: Scalars['ID']['output'];
+  /** True when the product is active and sold here and the variant can be bought. */
+  purchasable: Scalars['Boolean']['output'];
+  /** Units available to sell across all locations, which may be negative for backorders; null when stock is not tracked. */
+  quantityAvailable?: Maybe<Scalars['Int']['output']>;
+  sku: Scalars['String']['output'];
+  /** Product title, then the variant title when the product has options. */
+  title: Scalars['String']['output'];
+  tracksInventory: Scalars['Boolean']['output'];
+  /** Weight in whole grams; null when unknown. */
+  weightGrams?: Maybe<Scalars['Int']['output']>;
+};
+
 export type Location = {
   __typename?: 'Location';
   code: Scalars['String']['output'];
@@ -90,7 +117,13 @@ export type Mutation = {
   stockReservationCommitLines: StockReservationCommitPayload;
   /** Removes the expiry of an ACTIVE reservation: it is held until commit or release. For services only. */
   stockReservationConfirm: StockReservationPayload;
-  /** Returns the reserved units to available stock. For services only. */
+  /**
+   * Returns the reserved units to available stock. A confirmed reservation
+   * (no expiry: the order was written) is released only with `force: true`,
+   * as for a cancelled order; without it the reservation stays as it is and
+   * the payload has a RESERVATION_CONFIRMED userError. Releasing a released
+   * or expired reservation returns it unchanged. For services only.
+   */
   stockReservationRelease: StockReservationPayload;
   /**
    * Puts the units of a commit back: on-hand goes up and, while the
@@ -146,6 +179,7 @@ export type MutationStockReservationConfirmArgs = {
 
 
 export type MutationStockReservationReleaseArgs = {
+  force?: InputMaybe<Scalars['Boolean']['input']>;
   orderId: Scalars['ID']['input'];
 };
 
@@ -204,6 +238,8 @@ export type PricedLine = {
   title: Scalars['String']['output'];
   unitPrice: Money;
   variantId: Scalars['ID']['output'];
+  /** The variant's weight per unit; null when it has none. */
+  weight?: Maybe<Weight>;
 };
 
 export type Product = {
@@ -335,6 +371,14 @@ export type Query = {
   products: ProductConnection;
   /** A variant of an active product by SKU or ID. */
   variant?: Maybe<Variant>;
+  /**
+   * The variants with `ids` and every variant of the products with
+   * `productIds`, with what a marketplace listing shows: availability,
+   * price, content and weight. Ids that match nothing are left out; at most
+   * 500 ids together. For services only: absent from the public graph, and
+   * callers other than a signed service get FORBIDDEN.
+   */
+  variantsForListing: Array<ListingVariant>;
 };
 
 
@@ -359,6 +403,12 @@ export type QueryProductsArgs = {
 export type QueryVariantArgs = {
   id?: InputMaybe<Scalars['ID']['input']>;
   sku?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryVariantsForListingArgs = {
+  ids: Array<Scalars['ID']['input']>;
+  productIds?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
 export type SelectedOption = {
@@ -497,7 +547,7 @@ export type StockReservationPayload = {
   __typename?: 'StockReservationPayload';
   /** Null when the order has no reservation. */
   reservation?: Maybe<StockReservation>;
-  /** Set when the reservation's status does not allow the call, with code RESERVATION_EXPIRED, RESERVATION_RELEASED or RESERVATION_COMMITTED. */
+  /** Set when the reservation's status does not allow the call, with code RESERVATION_EXPIRED, RESERVATION_RELEASED, RESERVATION_COMMITTED or RESERVATION_CONFIRMED. */
   userErrors: Array<UserError>;
 };
 
@@ -719,14 +769,15 @@ export type ResolversTypes = ResolversObject<{
   ImageInput: ImageInput;
   InventoryPolicy: InventoryPolicy;
   LengthUnit: LengthUnit;
-  Location: ResolverTypeWrapper<LocationRow>;
+  ListingVariant: ResolverTypeWrapper<ListingVariant>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Location: ResolverTypeWrapper<LocationRow>;
   Money: ResolverTypeWrapper<Money>;
   MoneyInput: MoneyInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PriceRange: ResolverTypeWrapper<PriceRange>;
   PricedLine: ResolverTypeWrapper<PricedLine>;
   Product: ResolverTypeWrapper<ProductRow>;
@@ -778,14 +829,15 @@ export type ResolversParentTypes = ResolversObject<{
   String: Scalars['String']['output'];
   Image: Image;
   ImageInput: ImageInput;
-  Location: LocationRow;
+  ListingVariant: ListingVariant;
   ID: Scalars['ID']['output'];
+  Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
+  Location: LocationRow;
   Money: Money;
   MoneyInput: MoneyInput;
   Mutation: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   PriceRange: PriceRange;
   PricedLine: PricedLine;
   Product: ProductRow;
@@ -840,6 +892,23 @@ export type ImageResolvers<ContextType = Context, ParentType extends ResolversPa
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type ListingVariantResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ListingVariant'] = ResolversParentTypes['ListingVariant']> = ResolversObject<{
+  barcode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  brand?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  imageUrls?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  inventoryPolicy?: Resolver<ResolversTypes['InventoryPolicy'], ParentType, ContextType>;
+  price?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  purchasable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  quantityAvailable?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  tracksInventory?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  weightGrams?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
 export type LocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Location'] = ResolversParentTypes['Location']> = ResolversObject<{
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -858,7 +927,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   stockReservationCommit?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationCommitArgs, 'orderId'>>;
   stockReservationCommitLines?: Resolver<ResolversTypes['StockReservationCommitPayload'], ParentType, ContextType, RequireFields<MutationStockReservationCommitLinesArgs, 'commitKey' | 'lines' | 'orderId'>>;
   stockReservationConfirm?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationConfirmArgs, 'orderId'>>;
-  stockReservationRelease?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationReleaseArgs, 'orderId'>>;
+  stockReservationRelease?: Resolver<ResolversTypes['StockReservationPayload'], ParentType, ContextType, RequireFields<MutationStockReservationReleaseArgs, 'force' | 'orderId'>>;
   stockReservationUncommitLines?: Resolver<ResolversTypes['StockReservationCommitPayload'], ParentType, ContextType, RequireFields<MutationStockReservationUncommitLinesArgs, 'commitKey' | 'orderId'>>;
   stockReserve?: Resolver<ResolversTypes['StockReservePayload'], ParentType, ContextType, RequireFields<MutationStockReserveArgs, 'lines' | 'orderId'>>;
   stockSet?: Resolver<ResolversTypes['StockPayload'], ParentType, ContextType, RequireFields<MutationStockSetArgs, 'input'>>;
@@ -886,6 +955,7 @@ export type PricedLineResolvers<ContextType = Context, ParentType extends Resolv
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   unitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   variantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  weight?: Resolver<Maybe<ResolversTypes['Weight']>, ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -940,6 +1010,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, Partial<QueryProductArgs>>;
   products?: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
   variant?: Resolver<Maybe<ResolversTypes['Variant']>, ParentType, ContextType, Partial<QueryVariantArgs>>;
+  variantsForListing?: Resolver<Array<ResolversTypes['ListingVariant']>, ParentType, ContextType, RequireFields<QueryVariantsForListingArgs, 'ids'>>;
 }>;
 
 export type SelectedOptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SelectedOption'] = ResolversParentTypes['SelectedOption']> = ResolversObject<{
@@ -1056,6 +1127,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   CheckoutLinesPayload?: CheckoutLinesPayloadResolvers<ContextType>;
   Dimensions?: DimensionsResolvers<ContextType>;
   Image?: ImageResolvers<ContextType>;
+  ListingVariant?: ListingVariantResolvers<ContextType>;
   Location?: LocationResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;

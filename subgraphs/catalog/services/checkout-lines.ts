@@ -262,7 +262,16 @@ export function priceLine(
     title: lineTitle(product, variant),
     requiresShipping: variant.requiresShipping,
     quantityAvailable: sellableQuantity(variant, levels),
+    weight:
+      variant.weightValue !== null && variant.weightUnit !== null
+        ? { value: trimDecimal(variant.weightValue), unit: variant.weightUnit }
+        : null,
   };
+}
+
+/** Drops the trailing zeros of a numeric column: "2.5000" becomes "2.5". */
+function trimDecimal(value: string): string {
+  return value.includes('.') ? value.replace(/\.?0+$/, '') : value;
 }
 
 export interface Allocation {

@@ -37,7 +37,10 @@ export type ReserveResult =
   | { ok: false; problems: LineProblem[] };
 
 export type ReservationStateErrorCode =
-  'RESERVATION_EXPIRED' | 'RESERVATION_RELEASED' | 'RESERVATION_COMMITTED';
+  | 'RESERVATION_EXPIRED'
+  | 'RESERVATION_RELEASED'
+  | 'RESERVATION_COMMITTED'
+  | 'RESERVATION_CONFIRMED';
 
 /** A reservation call that its reservation's status does not allow. */
 export interface ReservationStateError {
@@ -398,10 +401,18 @@ export function commitReservation(
   });
 }
 
-/** Returns the units of an ACTIVE reservation to available stock. */
+/**
+ * Returns the units of an ACTIVE reservation to available stock. A
+ * confirmed reservation (ACTIVE without expiry) belongs to an order that
+ * was written, so it is released only with `force`, which the orders
+ * service sends for an order it cancelled; without it the reservation is
+ * left as it is and RESERVATION_CONFIRMED is returned. Releasing a
+ * released or expired reservation returns it unchanged.
+ */
 export function releaseReservation(
   db: CatalogDatabase,
   orderId: string,
+  options: { force?: boolean } = {},
 ): Promise<ReservationOutcome> {
   return db.transaction(async (transaction) => {
     const current = await lockReservation(transaction, orderId);
@@ -409,6 +420,15 @@ export function releaseReservation(
     const { row } = current;
     if (row.status === 'RELEASED' || row.status === 'EXPIRED') {
       return { reservation: row, error: null };
+    }
+    if (row.status === 'ACTIVE' && row.expiresAt === null && !options.force) {
+      return {
+        reservation: row,
+        error: {
+          code: 'RESERVATION_CONFIRMED',
+          message: `The reservation of order ${orderId} is confirmed: it holds the stock of a written order. Cancel the order to release it.`,
+        },
+      };
     }
     if (row.status === 'COMMITTED') {
       return {

@@ -5,6 +5,7 @@ import type { ProductReference, VariantReference } from '../references.js';
 import type { Context } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -32,6 +33,8 @@ export type Listing = {
   marketplace: MarketplaceConnection;
   /** Price on this marketplace; null until one is set. */
   price?: Maybe<Money>;
+  /** A price set for this listing in place of the connection's price rule. */
+  priceOverride?: Maybe<Money>;
   product: Product;
   /** Units offered on the marketplace. */
   quantity: Scalars['Int']['output'];
@@ -39,6 +42,29 @@ export type Listing = {
   updatedAt: Scalars['String']['output'];
   /** Null for a listing of the whole product. */
   variant?: Maybe<Variant>;
+};
+
+export type ListingPayload = {
+  __typename?: 'ListingPayload';
+  listing?: Maybe<Listing>;
+  userErrors: Array<UserError>;
+};
+
+export type ListingPublishInput = {
+  connectionId: Scalars['ID']['input'];
+  /** A price that replaces the connection's price rule for these listings. */
+  priceOverride?: InputMaybe<MoneyInput>;
+  /** A product whose variants are all listed; give this or variantIds. */
+  productId?: InputMaybe<Scalars['ID']['input']>;
+  /** Variants to list; give these or productId. */
+  variantIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+export type ListingPublishPayload = {
+  __typename?: 'ListingPublishPayload';
+  /** The listings of the variants, in the order of the catalog's variants. */
+  listings: Array<Listing>;
+  userErrors: Array<UserError>;
 };
 
 export type ListingStatus =
@@ -53,20 +79,53 @@ export type ListingStatus =
   /** Sent; the marketplace has not accepted it yet. */
   | 'PENDING';
 
+export type ListingUpdateInput = {
+  /** True returns the listing to the connection's price rule. */
+  clearPriceOverride?: InputMaybe<Scalars['Boolean']['input']>;
+  id: Scalars['ID']['input'];
+  /** A price that replaces the connection's price rule for this listing. */
+  priceOverride?: InputMaybe<MoneyInput>;
+};
+
 /** An account on an external marketplace that listings are published to. */
 export type MarketplaceConnection = {
   __typename?: 'MarketplaceConnection';
   createdAt: Scalars['String']['output'];
+  credentials: MarketplaceCredentials;
   id: Scalars['ID']['output'];
   kind: MarketplaceKind;
+  /** Null until the connection is tested. */
+  lastTest?: Maybe<MarketplaceConnectionTest>;
   name: Scalars['String']['output'];
+  priceRule: PriceRule;
   /**
    * Units held back from each listing's quantity, so sales elsewhere between
    * two syncs do not oversell.
    */
   safetyStock: Scalars['Int']['output'];
+  settings: MarketplaceSettings;
   status: MarketplaceConnectionStatus;
+  /** Units offered of variants that do not track stock. */
+  untrackedQuantity: Scalars['Int']['output'];
   updatedAt: Scalars['String']['output'];
+};
+
+export type MarketplaceConnectionCreateInput = {
+  credentials?: InputMaybe<MarketplaceCredentialsInput>;
+  kind: MarketplaceKind;
+  name: Scalars['String']['input'];
+  priceRule?: InputMaybe<PriceRuleInput>;
+  /** Default 0. */
+  safetyStock?: InputMaybe<Scalars['Int']['input']>;
+  settings?: InputMaybe<MarketplaceSettingsInput>;
+  /** Units offered of variants that do not track stock. Default 0. */
+  untrackedQuantity?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type MarketplaceConnectionPayload = {
+  __typename?: 'MarketplaceConnectionPayload';
+  connection?: Maybe<MarketplaceConnection>;
+  userErrors: Array<UserError>;
 };
 
 export type MarketplaceConnectionStatus =
@@ -80,10 +139,74 @@ export type MarketplaceConnectionStatus =
   /** Listings are kept but not synced. */
   | 'PAUSED';
 
+/** Outcome of the last marketplaceConnectionTest. */
+export type MarketplaceConnectionTest = {
+  __typename?: 'MarketplaceConnectionTest';
+  /** The marketplace's reason when the test failed. */
+  message?: Maybe<Scalars['String']['output']>;
+  ok: Scalars['Boolean']['output'];
+  testedAt: Scalars['String']['output'];
+};
+
+export type MarketplaceConnectionUpdateInput = {
+  /** Replaces the stored credentials as a whole. */
+  credentials?: InputMaybe<MarketplaceCredentialsInput>;
+  id: Scalars['ID']['input'];
+  name?: InputMaybe<Scalars['String']['input']>;
+  priceRule?: InputMaybe<PriceRuleInput>;
+  safetyStock?: InputMaybe<Scalars['Int']['input']>;
+  /** Replaces the stored settings as a whole. */
+  settings?: InputMaybe<MarketplaceSettingsInput>;
+  untrackedQuantity?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** Whether credentials are stored, without the secret values. */
+export type MarketplaceCredentials = {
+  __typename?: 'MarketplaceCredentials';
+  /** The last 4 characters of the client id, to tell accounts apart; null without one. */
+  hint?: Maybe<Scalars['String']['output']>;
+  /** True when credentials are stored. */
+  set: Scalars['Boolean']['output'];
+};
+
+/**
+ * Credentials of a marketplace account. For eBay: the OAuth client id and
+ * secret of the seller's application and a user refresh token. The sandbox
+ * needs none.
+ */
+export type MarketplaceCredentialsInput = {
+  clientId?: InputMaybe<Scalars['String']['input']>;
+  clientSecret?: InputMaybe<Scalars['String']['input']>;
+  refreshToken?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type MarketplaceKind =
   | 'EBAY'
   /** Built-in marketplace that runs offline, for development and tests. */
   | 'SANDBOX';
+
+export type MarketplaceSettings = {
+  __typename?: 'MarketplaceSettings';
+  categoryId?: Maybe<Scalars['String']['output']>;
+  fulfillmentPolicyId?: Maybe<Scalars['String']['output']>;
+  marketplaceId?: Maybe<Scalars['String']['output']>;
+  merchantLocationKey?: Maybe<Scalars['String']['output']>;
+  paymentPolicyId?: Maybe<Scalars['String']['output']>;
+  returnPolicyId?: Maybe<Scalars['String']['output']>;
+};
+
+/** Marketplace-specific settings; eBay needs the marketplace id and the seller's business policy ids. */
+export type MarketplaceSettingsInput = {
+  /** Marketplace category that new listings are placed in. */
+  categoryId?: InputMaybe<Scalars['String']['input']>;
+  fulfillmentPolicyId?: InputMaybe<Scalars['String']['input']>;
+  /** Such as EBAY_US or EBAY_DE. */
+  marketplaceId?: InputMaybe<Scalars['String']['input']>;
+  /** The seller's inventory location key that offers ship from. */
+  merchantLocationKey?: InputMaybe<Scalars['String']['input']>;
+  paymentPolicyId?: InputMaybe<Scalars['String']['input']>;
+  returnPolicyId?: InputMaybe<Scalars['String']['input']>;
+};
 
 export type Money = {
   __typename?: 'Money';
@@ -91,6 +214,115 @@ export type Money = {
   amount: Scalars['String']['output'];
   /** ISO 4217 currency code. */
   currencyCode: Scalars['String']['output'];
+};
+
+export type MoneyInput = {
+  amount: Scalars['String']['input'];
+  /** The shop currency when omitted. */
+  currencyCode?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Takes a listing down from the marketplace. Ending an ENDED listing
+   * changes nothing; listingPublish lists the variant again.
+   */
+  listingEnd: ListingPayload;
+  /**
+   * Lists variants on a connection: the variants named, or every variant of
+   * the product. A variant listed already keeps its listing, which is
+   * published again (and takes `priceOverride` when given), so repeating the
+   * call creates nothing new. Listings start DRAFT and are pushed within
+   * seconds.
+   */
+  listingPublish: ListingPublishPayload;
+  /** Sets or clears a listing's price override; the new price is pushed within seconds. */
+  listingUpdate: ListingPayload;
+  /**
+   * Connects a marketplace account. The credentials are encrypted at rest and
+   * never returned. The connection starts ACTIVE.
+   */
+  marketplaceConnectionCreate: MarketplaceConnectionPayload;
+  /**
+   * Stops syncing the connection's listings. Changes keep being recorded and
+   * are pushed after marketplaceConnectionResume. Pausing a paused
+   * connection changes nothing.
+   */
+  marketplaceConnectionPause: MarketplaceConnectionPayload;
+  /** Syncs a paused connection again, starting with the changes recorded meanwhile. */
+  marketplaceConnectionResume: MarketplaceConnectionPayload;
+  /**
+   * Checks the stored credentials with a harmless call to the marketplace and
+   * stores the outcome in `lastTest`. A failed check is returned in `lastTest`,
+   * not as a user error.
+   */
+  marketplaceConnectionTest: MarketplaceConnectionPayload;
+  /**
+   * Changes a connection. Fields left out keep their values. A changed price
+   * rule, settings or credentials publish every listing of the connection
+   * again; a changed safety stock or untracked quantity pushes quantities.
+   */
+  marketplaceConnectionUpdate: MarketplaceConnectionPayload;
+};
+
+
+export type MutationListingEndArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationListingPublishArgs = {
+  input: ListingPublishInput;
+};
+
+
+export type MutationListingUpdateArgs = {
+  input: ListingUpdateInput;
+};
+
+
+export type MutationMarketplaceConnectionCreateArgs = {
+  input: MarketplaceConnectionCreateInput;
+};
+
+
+export type MutationMarketplaceConnectionPauseArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationMarketplaceConnectionResumeArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationMarketplaceConnectionTestArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationMarketplaceConnectionUpdateArgs = {
+  input: MarketplaceConnectionUpdateInput;
+};
+
+/** See PriceRuleInput. */
+export type PriceRule = {
+  __typename?: 'PriceRule';
+  adjustmentBasisPoints: Scalars['Int']['output'];
+  fixedAdjustment: Money;
+};
+
+/**
+ * How a listing's price is derived from the catalog price: the catalog price
+ * adjusted by `adjustmentBasisPoints` (100 basis points are 1 %), rounded half
+ * up to the currency's minor unit, plus `fixedAdjustment`.
+ */
+export type PriceRuleInput = {
+  /** From -9999 to 100000; 0 leaves the catalog price as it is. Default 0. */
+  adjustmentBasisPoints?: InputMaybe<Scalars['Int']['input']>;
+  /** Added after the percentage, in the shop currency; may be negative. Default 0. */
+  fixedAdjustment?: InputMaybe<MoneyInput>;
 };
 
 export type Product = {
@@ -115,6 +347,13 @@ export type Query = {
 
 export type QueryListingArgs = {
   id: Scalars['ID']['input'];
+};
+
+export type UserError = {
+  __typename?: 'UserError';
+  code: Scalars['String']['output'];
+  field: Array<Scalars['String']['output']>;
+  message: Scalars['String']['output'];
 };
 
 export type Variant = {
@@ -231,15 +470,32 @@ export type ResolversTypes = ResolversObject<{
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ListingPayload: ResolverTypeWrapper<Omit<ListingPayload, 'listing'> & { listing?: Maybe<ResolversTypes['Listing']> }>;
+  ListingPublishInput: ListingPublishInput;
+  ListingPublishPayload: ResolverTypeWrapper<Omit<ListingPublishPayload, 'listings'> & { listings: Array<ResolversTypes['Listing']> }>;
   ListingStatus: ListingStatus;
+  ListingUpdateInput: ListingUpdateInput;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   MarketplaceConnection: ResolverTypeWrapper<MarketplaceConnectionRow>;
+  MarketplaceConnectionCreateInput: MarketplaceConnectionCreateInput;
+  MarketplaceConnectionPayload: ResolverTypeWrapper<Omit<MarketplaceConnectionPayload, 'connection'> & { connection?: Maybe<ResolversTypes['MarketplaceConnection']> }>;
   MarketplaceConnectionStatus: MarketplaceConnectionStatus;
+  MarketplaceConnectionTest: ResolverTypeWrapper<MarketplaceConnectionTest>;
+  MarketplaceConnectionUpdateInput: MarketplaceConnectionUpdateInput;
+  MarketplaceCredentials: ResolverTypeWrapper<MarketplaceCredentials>;
+  MarketplaceCredentialsInput: MarketplaceCredentialsInput;
   MarketplaceKind: MarketplaceKind;
+  MarketplaceSettings: ResolverTypeWrapper<MarketplaceSettings>;
+  MarketplaceSettingsInput: MarketplaceSettingsInput;
   Money: ResolverTypeWrapper<Money>;
+  MoneyInput: MoneyInput;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  PriceRule: ResolverTypeWrapper<PriceRule>;
+  PriceRuleInput: PriceRuleInput;
   Product: ResolverTypeWrapper<ProductReference>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  UserError: ResolverTypeWrapper<UserError>;
   Variant: ResolverTypeWrapper<VariantReference>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -248,12 +504,29 @@ export type ResolversParentTypes = ResolversObject<{
   String: Scalars['String']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
+  ListingPayload: Omit<ListingPayload, 'listing'> & { listing?: Maybe<ResolversParentTypes['Listing']> };
+  ListingPublishInput: ListingPublishInput;
+  ListingPublishPayload: Omit<ListingPublishPayload, 'listings'> & { listings: Array<ResolversParentTypes['Listing']> };
+  ListingUpdateInput: ListingUpdateInput;
+  Boolean: Scalars['Boolean']['output'];
   MarketplaceConnection: MarketplaceConnectionRow;
+  MarketplaceConnectionCreateInput: MarketplaceConnectionCreateInput;
+  MarketplaceConnectionPayload: Omit<MarketplaceConnectionPayload, 'connection'> & { connection?: Maybe<ResolversParentTypes['MarketplaceConnection']> };
+  MarketplaceConnectionTest: MarketplaceConnectionTest;
+  MarketplaceConnectionUpdateInput: MarketplaceConnectionUpdateInput;
+  MarketplaceCredentials: MarketplaceCredentials;
+  MarketplaceCredentialsInput: MarketplaceCredentialsInput;
+  MarketplaceSettings: MarketplaceSettings;
+  MarketplaceSettingsInput: MarketplaceSettingsInput;
   Money: Money;
+  MoneyInput: MoneyInput;
+  Mutation: Record<PropertyKey, never>;
+  PriceRule: PriceRule;
+  PriceRuleInput: PriceRuleInput;
   Product: ProductReference;
   Query: Record<PropertyKey, never>;
+  UserError: UserError;
   Variant: VariantReference;
-  Boolean: Scalars['Boolean']['output'];
 }>;
 
 export type ListingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Listing'] = ResolversParentTypes['Listing'], FederationReferenceType extends FederationReferenceTypes['Listing'] = FederationReferenceTypes['Listing']> = ResolversObject<{
@@ -265,6 +538,7 @@ export type ListingResolvers<ContextType = Context, ParentType extends Resolvers
   lastSyncedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   marketplace?: Resolver<ResolversTypes['MarketplaceConnection'], ParentType, ContextType>;
   price?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  priceOverride?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ListingStatus'], ParentType, ContextType>;
@@ -272,19 +546,75 @@ export type ListingResolvers<ContextType = Context, ParentType extends Resolvers
   variant?: Resolver<Maybe<ResolversTypes['Variant']>, ParentType, ContextType>;
 }>;
 
+export type ListingPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ListingPayload'] = ResolversParentTypes['ListingPayload']> = ResolversObject<{
+  listing?: Resolver<Maybe<ResolversTypes['Listing']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type ListingPublishPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ListingPublishPayload'] = ResolversParentTypes['ListingPublishPayload']> = ResolversObject<{
+  listings?: Resolver<Array<ResolversTypes['Listing']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
 export type MarketplaceConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceConnection'] = ResolversParentTypes['MarketplaceConnection']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  credentials?: Resolver<ResolversTypes['MarketplaceCredentials'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['MarketplaceKind'], ParentType, ContextType>;
+  lastTest?: Resolver<Maybe<ResolversTypes['MarketplaceConnectionTest']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  priceRule?: Resolver<ResolversTypes['PriceRule'], ParentType, ContextType>;
   safetyStock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  settings?: Resolver<ResolversTypes['MarketplaceSettings'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['MarketplaceConnectionStatus'], ParentType, ContextType>;
+  untrackedQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MarketplaceConnectionPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceConnectionPayload'] = ResolversParentTypes['MarketplaceConnectionPayload']> = ResolversObject<{
+  connection?: Resolver<Maybe<ResolversTypes['MarketplaceConnection']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type MarketplaceConnectionTestResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceConnectionTest'] = ResolversParentTypes['MarketplaceConnectionTest']> = ResolversObject<{
+  message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  ok?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  testedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MarketplaceCredentialsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceCredentials'] = ResolversParentTypes['MarketplaceCredentials']> = ResolversObject<{
+  hint?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  set?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type MarketplaceSettingsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceSettings'] = ResolversParentTypes['MarketplaceSettings']> = ResolversObject<{
+  categoryId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  fulfillmentPolicyId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  marketplaceId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  merchantLocationKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  paymentPolicyId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  returnPolicyId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  listingEnd?: Resolver<ResolversTypes['ListingPayload'], ParentType, ContextType, RequireFields<MutationListingEndArgs, 'id'>>;
+  listingPublish?: Resolver<ResolversTypes['ListingPublishPayload'], ParentType, ContextType, RequireFields<MutationListingPublishArgs, 'input'>>;
+  listingUpdate?: Resolver<ResolversTypes['ListingPayload'], ParentType, ContextType, RequireFields<MutationListingUpdateArgs, 'input'>>;
+  marketplaceConnectionCreate?: Resolver<ResolversTypes['MarketplaceConnectionPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceConnectionCreateArgs, 'input'>>;
+  marketplaceConnectionPause?: Resolver<ResolversTypes['MarketplaceConnectionPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceConnectionPauseArgs, 'id'>>;
+  marketplaceConnectionResume?: Resolver<ResolversTypes['MarketplaceConnectionPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceConnectionResumeArgs, 'id'>>;
+  marketplaceConnectionTest?: Resolver<ResolversTypes['MarketplaceConnectionPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceConnectionTestArgs, 'id'>>;
+  marketplaceConnectionUpdate?: Resolver<ResolversTypes['MarketplaceConnectionPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceConnectionUpdateArgs, 'input'>>;
+}>;
+
+export type PriceRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceRule'] = ResolversParentTypes['PriceRule']> = ResolversObject<{
+  adjustmentBasisPoints?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  fixedAdjustment?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -298,6 +628,12 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   marketplaceConnections?: Resolver<Array<ResolversTypes['MarketplaceConnection']>, ParentType, ContextType>;
 }>;
 
+export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  field?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type VariantResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Variant'] = ResolversParentTypes['Variant'], FederationReferenceType extends FederationReferenceTypes['Variant'] = FederationReferenceTypes['Variant']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Variant']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -306,10 +642,19 @@ export type VariantResolvers<ContextType = Context, ParentType extends Resolvers
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Listing?: ListingResolvers<ContextType>;
+  ListingPayload?: ListingPayloadResolvers<ContextType>;
+  ListingPublishPayload?: ListingPublishPayloadResolvers<ContextType>;
   MarketplaceConnection?: MarketplaceConnectionResolvers<ContextType>;
+  MarketplaceConnectionPayload?: MarketplaceConnectionPayloadResolvers<ContextType>;
+  MarketplaceConnectionTest?: MarketplaceConnectionTestResolvers<ContextType>;
+  MarketplaceCredentials?: MarketplaceCredentialsResolvers<ContextType>;
+  MarketplaceSettings?: MarketplaceSettingsResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
+  PriceRule?: PriceRuleResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  UserError?: UserErrorResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;
 }>;
 

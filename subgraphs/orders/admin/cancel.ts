@@ -42,8 +42,12 @@ function notCancellable(order: OrderRow): OrderActionResult {
 /**
  * Cancels a PENDING or AUTHORIZED order: voids its card authorization at
  * the provider, releases its stock reservation, then marks the order
- * CANCELLED and its open payments VOIDED in one transaction with an
- * `order.cancelled` event.
+ * CANCELLED and its open payments VOIDED with an `order.cancelled` event.
+ *
+ * Everything happens while the order row is locked and after its status
+ * was checked under that lock, so a concurrent orderMarkPaid or payment
+ * webhook either runs first (and the order is no longer cancellable, with
+ * its stock untouched) or waits and then finds it cancelled.
  *
  * Cancelling a CANCELLED order again returns it unchanged, without a
  * userError and without a second event, so a retry after a timeout is
@@ -65,50 +69,53 @@ export async function cancelOrder(
   if (!CANCELLABLE.has(order.financialStatus)) return notCancellable(order);
 
   const { payments: provider, stock } = ordersDependencies(db, config);
-  const openCardPayments = await db
-    .select()
-    .from(tables.payments)
-    .where(
-      and(
-        eq(tables.payments.orderId, order.id),
-        eq(tables.payments.method, 'CARD'),
-        inArray(tables.payments.status, ['AUTHORIZED', 'REQUIRES_ACTION']),
-      ),
-    );
-  for (const payment of openCardPayments) {
-    if (!payment.providerPaymentId) continue;
-    try {
-      await provider.void(
-        payment.providerPaymentId,
-        providerIdempotencyKey('void', order.id, payment.id),
-      );
-    } catch (error) {
-      if (!(error instanceof PaymentProviderError)) throw error;
-      logActionFailure(logger, 'orderCancel void', order.id, error);
-      return failure(
-        ['input', 'orderId'],
-        `The payment provider did not void the authorization of order #${order.number}: ${error.message}. ${error.retryable ? 'Retry orderCancel.' : 'Check the payment at the provider; a captured payment is refunded with orderRefund.'}`,
-        'PAYMENT_PROVIDER_ERROR',
-      );
-    }
-  }
-
-  try {
-    await stock.release(order.id);
-  } catch (error) {
-    if (!(error instanceof ReservationStateError)) throw error;
-    logActionFailure(logger, 'orderCancel release', order.id, error);
-    return failure(
-      ['input', 'orderId'],
-      `The stock of order #${order.number} cannot be released: ${error.message}. Its items were already taken from stock for fulfilment, so the order cannot be cancelled.`,
-      error.code,
-    );
-  }
-
   return db.transaction(async (transaction) => {
     const locked = await lockOrder(transaction, order.id);
     if (locked.financialStatus === 'CANCELLED') return success(order.id);
     if (!CANCELLABLE.has(locked.financialStatus)) return notCancellable(locked);
+
+    const openCardPayments = await transaction
+      .select()
+      .from(tables.payments)
+      .where(
+        and(
+          eq(tables.payments.orderId, order.id),
+          eq(tables.payments.method, 'CARD'),
+          inArray(tables.payments.status, ['AUTHORIZED', 'REQUIRES_ACTION']),
+        ),
+      );
+    for (const payment of openCardPayments) {
+      if (!payment.providerPaymentId) continue;
+      try {
+        await provider.void(
+          payment.providerPaymentId,
+          providerIdempotencyKey('void', order.id, payment.id),
+        );
+      } catch (error) {
+        if (!(error instanceof PaymentProviderError)) throw error;
+        logActionFailure(logger, 'orderCancel void', order.id, error);
+        return failure(
+          ['input', 'orderId'],
+          `The payment provider did not void the authorization of order #${locked.number}: ${error.message}. ${error.retryable ? 'Retry orderCancel.' : 'Check the payment at the provider; a captured payment is refunded with orderRefund.'}`,
+          'PAYMENT_PROVIDER_ERROR',
+        );
+      }
+    }
+
+    try {
+      // The order is being cancelled, so its reservation is released even
+      // when it was confirmed.
+      await stock.release(order.id, { force: true });
+    } catch (error) {
+      if (!(error instanceof ReservationStateError)) throw error;
+      logActionFailure(logger, 'orderCancel release', order.id, error);
+      return failure(
+        ['input', 'orderId'],
+        `The stock of order #${locked.number} cannot be released: ${error.message}. Its items were already taken from stock for fulfilment, so the order cannot be cancelled.`,
+        error.code,
+      );
+    }
+
     const to = transition(locked.financialStatus, 'CANCELLED');
     const reason = input.reason ?? null;
     await transaction

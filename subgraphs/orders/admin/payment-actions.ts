@@ -85,6 +85,23 @@ async function lockPayment(
   return payment!;
 }
 
+async function hasCardPayment(
+  db: OrdersDatabase,
+  orderId: string,
+): Promise<boolean> {
+  const [card] = await db
+    .select({ id: tables.payments.id })
+    .from(tables.payments)
+    .where(
+      and(
+        eq(tables.payments.orderId, orderId),
+        eq(tables.payments.method, 'CARD'),
+      ),
+    )
+    .limit(1);
+  return card !== undefined;
+}
+
 export interface CaptureInput {
   orderId: string;
   amount?: string | null;
@@ -126,6 +143,19 @@ export async function captureOrder(
     },
     async () => {
       const current = (await findOrder(db, order.id))!;
+      // A PENDING order may become PAID, so the state machine's message
+      // would list PAID among its next states; without a card payment the
+      // reason is the payment method, which orderMarkPaid handles instead.
+      if (
+        current.financialStatus === 'PENDING' &&
+        !(await hasCardPayment(db, current.id))
+      ) {
+        return failure(
+          ['input', 'orderId'],
+          `Order #${current.number} has no card payment. Bank transfer and cash on delivery payments are marked paid with orderMarkPaid.`,
+          'INVALID_PAYMENT_METHOD',
+        );
+      }
       if (current.financialStatus !== 'AUTHORIZED') {
         return transitionFailure(
           current,

@@ -10,6 +10,7 @@ import { canSeeCustomerData } from '../access.js';
 import type { Context } from '../context.js';
 import * as tables from '../db/tables.js';
 import type { CheckoutRow } from '../db/tables.js';
+import { priceChosenShipping } from './shipping-check.js';
 import {
   validateCheckoutFields,
   type CheckoutFieldsInput,
@@ -82,15 +83,34 @@ export async function createCheckout(
     const customer = await context.loaders.customerById.load(customerId);
     email = customer?.email ?? null;
   }
+  const now = new Date();
+  const draft: CheckoutRow = {
+    id: uuidv7(),
+    customerId,
+    email,
+    lines: fields.lines ?? [],
+    shippingAddress: fields.shippingAddress ?? null,
+    shippingMethodCode: fields.shippingMethodCode ?? null,
+    shippingMethodPriceAmount: null,
+    orderId: null,
+    completedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const shipping = await priceChosenShipping(context, draft, true);
+  if (shipping.userErrors.length > 0) {
+    return { checkout: null, userErrors: shipping.userErrors };
+  }
   const [checkout] = await db
     .insert(tables.checkouts)
     .values({
-      id: uuidv7(),
+      id: draft.id,
       customerId,
       email,
-      lines: fields.lines ?? [],
-      shippingAddress: fields.shippingAddress ?? null,
-      shippingMethodCode: fields.shippingMethodCode ?? null,
+      lines: draft.lines,
+      shippingAddress: draft.shippingAddress,
+      shippingMethodCode: draft.shippingMethodCode,
+      shippingMethodPriceAmount: shipping.priceAmount,
     })
     .returning();
   return { checkout: checkout!, userErrors: [] };
@@ -116,11 +136,22 @@ export async function updateCheckout(
   }
   const { fields, userErrors } = validateCheckoutFields(input);
   if (userErrors.length > 0) return { checkout: null, userErrors };
+  const shippingMethodPriceAmount = await repriceShipping(
+    context,
+    existing,
+    fields,
+  );
+  if (
+    shippingMethodPriceAmount !== null &&
+    typeof shippingMethodPriceAmount === 'object'
+  ) {
+    return { checkout: null, userErrors: shippingMethodPriceAmount.userErrors };
+  }
   // The update matches only a checkout still open, so a completion that
   // commits meanwhile wins and this update reports it.
   const [checkout] = await context.db
     .update(tables.checkouts)
-    .set({ ...fields, updatedAt: new Date() })
+    .set({ ...fields, shippingMethodPriceAmount, updatedAt: new Date() })
     .where(
       and(
         eq(tables.checkouts.id, existing.id),
@@ -136,4 +167,39 @@ export async function updateCheckout(
     };
   }
   return { checkout, userErrors: [] };
+}
+
+/**
+ * Returns the price to store for the checkout's shipping method after an
+ * update: a newly chosen code must be on offer; a kept code is priced
+ * again when the lines or the address change, since the customer sees the
+ * new price in the update's result. Returns the user errors of a code not
+ * on offer instead.
+ */
+async function repriceShipping(
+  context: Context,
+  existing: CheckoutRow,
+  fields: ReturnType<typeof validateCheckoutFields>['fields'],
+): Promise<number | null | { userErrors: UserError[] }> {
+  const updated: CheckoutRow = {
+    ...existing,
+    ...(fields.lines !== undefined ? { lines: fields.lines } : {}),
+    ...(fields.shippingAddress !== undefined
+      ? { shippingAddress: fields.shippingAddress }
+      : {}),
+    ...(fields.shippingMethodCode !== undefined
+      ? { shippingMethodCode: fields.shippingMethodCode }
+      : {}),
+  };
+  const chosen =
+    fields.shippingMethodCode !== undefined &&
+    fields.shippingMethodCode !== null;
+  const shippingChanged =
+    fields.lines !== undefined || fields.shippingAddress !== undefined;
+  if (!chosen && !shippingChanged) return existing.shippingMethodPriceAmount;
+  const shipping = await priceChosenShipping(context, updated, chosen);
+  if (shipping.userErrors.length > 0) {
+    return { userErrors: shipping.userErrors };
+  }
+  return shipping.priceAmount;
 }

@@ -28,7 +28,11 @@ import {
   PaymentProviderError,
   type ProviderPayment,
 } from '../payments/index.js';
-import type { PricedLine, Reservation } from '../stock/stock-client.js';
+import {
+  ReservationStateError,
+  type PricedLine,
+  type Reservation,
+} from '../stock/stock-client.js';
 import {
   checkoutCompletedError,
   checkoutNotFound,
@@ -36,6 +40,16 @@ import {
 } from './checkouts.js';
 import { lineProblemError } from './line-pricing.js';
 import { holdOrderStock } from './order-stock.js';
+import {
+  attemptAuthorizeRequest,
+  recordAnswer,
+  recordLostAnswer,
+  recordOnOrder,
+  sortedMetadata,
+  startAttempt,
+  undoAttempt,
+  undoUnrecordedAttempts,
+} from './payment-attempts.js';
 import {
   checkoutSettings,
   computeTotals,
@@ -138,6 +152,8 @@ export async function completeCheckout(
 interface TakenPayment {
   provider: string;
   remote: ProviderPayment | null;
+  /** The recorded provider attempt of a card payment. */
+  attemptId: string | null;
   status: PaymentRow['status'];
   orderStatus: FinancialStatus;
 }
@@ -179,13 +195,13 @@ class Completion {
     );
     const shipping = this.checkShipping(checkout, totals);
     if (shipping.length > 0) {
-      await this.dependencies.stock.release(orderId);
+      await this.releaseUnlessCompleted(orderId);
       return failed(...shipping);
     }
 
     const taken = await this.takePayment(orderId, totals);
     if ('userErrors' in taken) {
-      await this.dependencies.stock.release(orderId);
+      await this.releaseUnlessCompleted(orderId);
       return taken;
     }
 
@@ -209,11 +225,48 @@ class Completion {
       result,
     );
     if (written === 'completed-by-another') {
-      await this.undoDuplicatePayment(orderId, taken);
-    } else if (taken.status !== 'REQUIRES_ACTION') {
-      await this.holdStock(orderId);
+      await this.undoDuplicatePayment(taken);
+    } else {
+      if (taken.status !== 'REQUIRES_ACTION') await this.holdStock(orderId);
+      // Earlier attempts whose response was lost, or that the customer
+      // left for another cart or card, may have charged too.
+      await undoUnrecordedAttempts(
+        this.context.db,
+        this.dependencies,
+        this.context.logger,
+        orderId,
+      );
     }
     return result;
+  }
+
+  /**
+   * Releases the reservation of a failed attempt, unless another attempt
+   * completed the checkout: every attempt shares the order id, so the
+   * reservation is then the written order's. The checkout row stays
+   * locked until the release ends, so no attempt writes the order
+   * meanwhile. Returns false when the checkout was completed.
+   */
+  private async releaseUnlessCompleted(orderId: string): Promise<boolean> {
+    return this.context.db.transaction(async (transaction) => {
+      const [checkout] = await transaction
+        .select({ completedAt: tables.checkouts.completedAt })
+        .from(tables.checkouts)
+        .where(eq(tables.checkouts.id, this.checkoutId))
+        .for('update');
+      if (!checkout || checkout.completedAt !== null) return false;
+      try {
+        await this.dependencies.stock.release(orderId);
+      } catch (error) {
+        // A confirmed or committed reservation is never this attempt's.
+        if (!(error instanceof ReservationStateError)) throw error;
+        this.context.logger.warn(
+          { orderId, code: error.code },
+          'left the reservation of a failed checkout attempt as it is',
+        );
+      }
+      return true;
+    });
   }
 
   /** Sets the checkout's order id once; null when it is completed. */
@@ -250,6 +303,15 @@ class Completion {
           ['checkout', 'email'],
           'The checkout has no email; set one with checkoutUpdate so the customer gets the receipt.',
           UserErrorCode.Required,
+        ),
+      );
+    }
+    if (this.payment.method === 'MARKETPLACE') {
+      errors.push(
+        userError(
+          ['input', 'payment', 'method'],
+          'MARKETPLACE is recorded only on orders imported from a marketplace; pay with CARD, BANK_TRANSFER or CASH_ON_DELIVERY.',
+          UserErrorCode.Invalid,
         ),
       );
     }
@@ -326,7 +388,12 @@ class Completion {
       if (matchesLines(result.reservation.lines, checkout) || attempt > 0) {
         return { reservation: result.reservation };
       }
-      await stock.release(orderId);
+      if (!(await this.releaseUnlessCompleted(orderId))) {
+        const completed = (await findCheckout(this.context, this.checkoutId))!;
+        return failed(
+          checkoutCompletedError(completed, ['input', 'checkoutId']),
+        );
+      }
     }
   }
 
@@ -339,29 +406,37 @@ class Completion {
       return {
         provider: 'manual',
         remote: null,
+        attemptId: null,
         status: 'PENDING',
         orderStatus: 'PENDING',
       };
     }
     const token = this.payment.cardToken!.trim();
     const capture = captureAtCheckout(this.context.config);
+    // The attempt is recorded before the call, so a charge whose response
+    // is lost is found and given back once the order is written.
+    const attempt = await startAttempt(this.context.db, {
+      orderId,
+      checkoutId: this.checkoutId,
+      provider: payments.name,
+      // The same order, amount and token give the same key, so a retry
+      // finds the first payment instead of charging again.
+      requestKey: `order-${orderId}-${createHash('sha256')
+        .update(`${totals.total}\n${capture}\n${token}`)
+        .digest('hex')
+        .slice(0, 32)}`,
+      amount: totals.total,
+      currencyCode: checkoutSettings(this.context.config).currencyCode,
+      capture,
+      paymentToken: token,
+      metadata: sortedMetadata({ orderId, checkoutId: this.checkoutId }),
+    });
     let remote: ProviderPayment;
     try {
-      remote = await payments.authorize({
-        amount: totals.total,
-        currencyCode: checkoutSettings(this.context.config).currencyCode,
-        paymentToken: token,
-        capture,
-        // The same order, amount and token give the same key, so a retry
-        // finds the first payment instead of charging again.
-        idempotencyKey: `order-${orderId}-${createHash('sha256')
-          .update(`${totals.total}\n${capture}\n${token}`)
-          .digest('hex')
-          .slice(0, 32)}`,
-        metadata: { orderId, checkoutId: this.checkoutId },
-      });
+      remote = await payments.authorize(attemptAuthorizeRequest(attempt));
     } catch (error) {
       if (!(error instanceof PaymentProviderError)) throw error;
+      await recordLostAnswer(this.context.db, attempt.id);
       this.context.logger.warn({ err: error, orderId }, 'payment failed');
       return failed(
         userError(
@@ -371,11 +446,13 @@ class Completion {
         ),
       );
     }
+    await recordAnswer(this.context.db, attempt.id, remote);
     switch (remote.status) {
       case 'captured':
         return {
           provider: payments.name,
           remote,
+          attemptId: attempt.id,
           status: 'CAPTURED',
           orderStatus: 'PAID',
         };
@@ -383,6 +460,7 @@ class Completion {
         return {
           provider: payments.name,
           remote,
+          attemptId: attempt.id,
           status: 'AUTHORIZED',
           orderStatus: 'AUTHORIZED',
         };
@@ -391,6 +469,7 @@ class Completion {
         return {
           provider: payments.name,
           remote,
+          attemptId: attempt.id,
           status: 'REQUIRES_ACTION',
           orderStatus: 'PENDING',
         };
@@ -547,7 +626,20 @@ class Completion {
           },
         },
       ]);
-      await allSettled([posting, events, this.finish(transaction, result)]);
+      const attemptRecorded =
+        taken.attemptId && remote
+          ? recordOnOrder(
+              transaction,
+              taken.attemptId,
+              remote.providerPaymentId,
+            )
+          : Promise.resolve();
+      await allSettled([
+        posting,
+        events,
+        attemptRecorded,
+        this.finish(transaction, result),
+      ]);
       return 'written';
     });
   }
@@ -574,40 +666,16 @@ class Completion {
    * When this attempt's card payment is not the one recorded, it is
    * voided or refunded so the customer pays once.
    */
-  private async undoDuplicatePayment(
-    orderId: string,
-    taken: TakenPayment,
-  ): Promise<void> {
-    const remote = taken.remote;
-    if (!remote) return;
-    const [recorded] = await this.context.db
-      .select({ id: tables.payments.id })
-      .from(tables.payments)
-      .where(
-        and(
-          eq(tables.payments.orderId, orderId),
-          eq(tables.payments.providerPaymentId, remote.providerPaymentId),
-        ),
-      );
-    if (recorded) return;
-    const { payments } = this.dependencies;
-    const key = `duplicate-${remote.providerPaymentId}`;
-    try {
-      if (remote.status === 'captured') {
-        await payments.refund(
-          remote.providerPaymentId,
-          remote.amountCaptured,
-          key,
-        );
-      } else {
-        await payments.void(remote.providerPaymentId, key);
-      }
-    } catch (error) {
-      this.context.logger.error(
-        { err: error, orderId, providerPaymentId: remote.providerPaymentId },
-        'a duplicate checkout payment could not be undone; refund it by hand',
-      );
-    }
+  private async undoDuplicatePayment(taken: TakenPayment): Promise<void> {
+    if (!taken.attemptId) return;
+    // A no-op when the attempt is the order's payment (the same card and
+    // amount share one attempt) or another run is undoing it.
+    await undoAttempt(
+      this.context.db,
+      this.dependencies,
+      this.context.logger,
+      taken.attemptId,
+    );
   }
 }
 

@@ -2,12 +2,17 @@ import { userError, type UserError } from '../../../platform/errors.js';
 import type { Context } from '../context.js';
 import type { CheckoutRow, OrderLineRow, OrderRow } from '../db/tables.js';
 import { ordersDependencies } from '../dependencies.js';
+import type { ShippingQuoteItem } from '../shipping/shipments-client.js';
 import type { LineProblem, PricedLine } from '../stock/stock-client.js';
 import {
   checkoutSettings,
   computeTotals,
   type CheckoutTotals,
 } from './pricing.js';
+import {
+  quoteCheckoutShipping,
+  type CheckoutShippingQuote,
+} from './shipping-quotes.js';
 
 /** One checkout line with its current price, or why it cannot be bought. */
 export interface PricedCheckoutLine {
@@ -23,6 +28,8 @@ export interface CheckoutPricing {
   currencyCode: string;
   lines: PricedCheckoutLine[];
   totals: CheckoutTotals;
+  /** Where the shipping methods came from; `none` for a completed checkout. */
+  shippingSource: CheckoutShippingQuote['source'];
 }
 
 /**
@@ -50,6 +57,7 @@ export function priceCheckout(
   const key = JSON.stringify([
     checkout.id,
     checkout.lines,
+    checkout.shippingAddress,
     checkout.shippingMethodCode,
     checkout.completedAt?.toISOString() ?? null,
   ]);
@@ -115,16 +123,54 @@ async function priceFromCatalog(
           },
         ],
   );
+  const unpricedLinesShip = priced.some(
+    (line) => line.unitPriceAmount === null,
+  );
+  const shipping = await quoteCheckoutShipping(context, {
+    checkoutId: checkout.id,
+    items: quoteItems(lines, pricedBySku, unpricedLinesShip),
+    destination: checkout.shippingAddress ?? null,
+    merchandiseAmount: pricedLines.reduce(
+      (sum, line) => sum + line.unitPriceAmount * line.quantity,
+      0,
+    ),
+  });
   return {
     currencyCode: settings.currencyCode,
     lines: priced,
+    shippingSource: shipping.source,
     totals: computeTotals(
       settings,
       pricedLines,
       checkout.shippingMethodCode,
-      priced.some((line) => line.unitPriceAmount === null),
+      unpricedLinesShip,
+      shipping.methods,
     ),
   };
+}
+
+/**
+ * The parcel of a checkout for a quote: each line with its catalog weight.
+ * A line the catalog could not price counts as shipping, without a weight
+ * (the shipments service counts its default weight), when
+ * `unpricedLinesShip`.
+ */
+function quoteItems(
+  lines: CheckoutRow['lines'],
+  pricedBySku: Map<string, PricedLine>,
+  unpricedLinesShip: boolean,
+): ShippingQuoteItem[] {
+  return lines.map((line) => {
+    const catalogLine = pricedBySku.get(line.sku);
+    return {
+      sku: line.sku,
+      quantity: line.quantity,
+      weight: catalogLine?.weight ?? null,
+      requiresShipping: catalogLine
+        ? catalogLine.requiresShipping
+        : unpricedLinesShip,
+    };
+  });
 }
 
 /** A catalog line problem as a user error on the line at `index`. */
@@ -162,10 +208,14 @@ function orderPricing(
         code: order.shippingMethodCode,
         title: order.shippingMethodTitle ?? order.shippingMethodCode,
         priceAmount: order.shippingAmount,
+        carrier: null,
+        service: null,
+        estimatedDays: null,
       }
     : null;
   return {
     currencyCode: order.currencyCode,
+    shippingSource: 'none',
     lines: orderLines.map((line) => ({
       sku: line.sku,
       quantity: line.quantity,

@@ -3,15 +3,17 @@ import { uuidv7 } from '../../../platform/ids.js';
 import type { Logger } from '../../../platform/logger.js';
 import { appendEvents } from '../../../platform/outbox.js';
 import * as tables from '../db/tables.js';
-import type { OrderRow } from '../db/tables.js';
+import type { OrderRow, PaymentRow } from '../db/tables.js';
 import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
 import { transition } from '../financial-status.js';
 import type { OrdersTransaction } from '../ledger/posting.js';
+import type { ProviderPayment } from '../payments/index.js';
 import {
   ReservationStateError,
   type LineProblem,
   type StockLineInput,
 } from '../stock/stock-client.js';
+import { applyPaymentState } from './payment-updates.js';
 
 /** Author of the notes the orders service writes itself. */
 export const SYSTEM_NOTE_AUTHOR = 'system:checkout';
@@ -129,15 +131,35 @@ async function flagOrder(
     problems.length > 0
       ? problems.map((problem) => problem.message).join(' ')
       : 'The catalog did not confirm the reservation.';
-  const unpaid =
+  let unpaid =
     order.financialStatus === 'PENDING' ||
     order.financialStatus === 'AUTHORIZED';
   if (unpaid) {
-    await cancelUnpaidOrder(transaction, dependencies, logger, order, {
-      reason: 'Out of stock before the order could be confirmed.',
-      paymentStatus: 'VOIDED',
-    });
-    await dependencies.stock.release(order.id);
+    const cancel = await cancelUnpaidOrder(
+      transaction,
+      dependencies,
+      logger,
+      order,
+      {
+        reason: 'Out of stock before the order could be confirmed.',
+        paymentStatus: 'VOIDED',
+      },
+    );
+    if (cancel.cancelled) {
+      await dependencies.stock.release(order.id, { force: true });
+    } else {
+      // The payment was captured before it could be voided: the order is
+      // paid now, and staff restock or refund it.
+      await applyPaymentState(
+        transaction,
+        dependencies,
+        logger,
+        order,
+        cancel.payment,
+        cancel.remote,
+      );
+      unpaid = false;
+    }
   }
   const body = unpaid
     ? `Stock could not be held, so the order was cancelled and its payment voided. ${shortage}`
@@ -167,9 +189,25 @@ async function flagOrder(
 }
 
 /**
- * Cancels an order that took no money: voids authorizations at the
- * provider, marks its open payments `paymentStatus` and the order
- * CANCELLED. The caller releases the reservation after the change.
+ * The result of `cancelUnpaidOrder`: the order was cancelled, or one of
+ * its payments turned out to be captured while it was being voided, and
+ * nothing was changed.
+ */
+export type CancelOutcome =
+  | { cancelled: true }
+  | { cancelled: false; payment: PaymentRow; remote: ProviderPayment };
+
+/**
+ * Cancels an order that took no money: cancels its open provider payments
+ * (an authorization, or a PaymentIntent awaiting confirmation that the
+ * storefront could still confirm with another card), marks them
+ * `paymentStatus` and the order CANCELLED. The caller releases the
+ * reservation with `force` after the change.
+ *
+ * When a void fails, the payment is read again: a capture (the customer
+ * confirmed meanwhile) changes nothing here and is returned for the
+ * caller to apply; a payment that holds nothing lets the cancellation go
+ * on; any other state rethrows the error, so the caller retries later.
  */
 export async function cancelUnpaidOrder(
   transaction: OrdersTransaction,
@@ -177,7 +215,7 @@ export async function cancelUnpaidOrder(
   logger: Logger,
   order: OrderRow,
   options: { reason: string; paymentStatus: 'VOIDED' | 'DECLINED' },
-): Promise<void> {
+): Promise<CancelOutcome> {
   const status = transition(order.financialStatus, 'CANCELLED');
   const open = await transaction
     .select()
@@ -190,25 +228,13 @@ export async function cancelUnpaidOrder(
     )
     .for('update');
   for (const payment of open) {
-    const voidable =
-      options.paymentStatus === 'VOIDED' &&
-      payment.providerPaymentId !== null &&
-      payment.status !== 'PENDING';
-    if (voidable) {
-      try {
-        await dependencies.payments.void(
-          payment.providerPaymentId!,
-          `void-${payment.id}`,
-        );
-      } catch (error) {
-        // A payment the provider already declined or cancelled cannot be
-        // voided; nothing is held on the card either way.
-        logger.warn(
-          { err: error, paymentId: payment.id },
-          'voiding a payment of a cancelled order failed',
-        );
-      }
+    if (payment.providerPaymentId === null || payment.status === 'PENDING') {
+      continue;
     }
+    const captured = await voidOrReadCapture(dependencies, logger, payment);
+    if (captured) return { cancelled: false, payment, remote: captured };
+  }
+  for (const payment of open) {
     await transaction
       .update(tables.payments)
       .set({ status: options.paymentStatus, updatedAt: new Date() })
@@ -231,4 +257,45 @@ export async function cancelUnpaidOrder(
       payload: { orderId: order.id, reason: options.reason },
     },
   ]);
+  return { cancelled: true };
+}
+
+/**
+ * Voids one payment at the provider. Returns the payment when the void
+ * failed because it is captured; null when nothing is held on the card.
+ */
+async function voidOrReadCapture(
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  payment: PaymentRow,
+): Promise<ProviderPayment | null> {
+  const providerPaymentId = payment.providerPaymentId!;
+  try {
+    await dependencies.payments.void(providerPaymentId, `void-${payment.id}`);
+    return null;
+  } catch (voidError) {
+    const now = await dependencies.payments.status(providerPaymentId);
+    if (now.status === 'captured') {
+      logger.warn(
+        { paymentId: payment.id, orderId: payment.orderId },
+        'a payment was captured while its order was being cancelled',
+      );
+      return now;
+    }
+    // Declined or cancelled at the provider: nothing is held. A payment
+    // still processing cannot be cancelled; a later capture of it is given
+    // back when the provider reports it (payment-updates.ts).
+    if (
+      now.status === 'declined' ||
+      now.status === 'canceled' ||
+      now.status === 'processing'
+    ) {
+      logger.warn(
+        { err: voidError, paymentId: payment.id, providerStatus: now.status },
+        'voiding a payment of a cancelled order failed; nothing is held',
+      );
+      return null;
+    }
+    throw voidError;
+  }
 }

@@ -6,9 +6,18 @@ import type { OrderRow, PaymentRow } from '../db/tables.js';
 import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
 import { canTransition, transition } from '../financial-status.js';
 import { postCapture, type OrdersTransaction } from '../ledger/posting.js';
-import type { ProviderPayment, ProviderRefund } from '../payments/index.js';
+import {
+  PaymentProviderError,
+  type ProviderPayment,
+  type ProviderRefund,
+} from '../payments/index.js';
 import { syncProviderRefunds } from '../refund-settlement.js';
-import { cancelUnpaidOrder, holdOrderStock } from './order-stock.js';
+import { uuidv7 } from '../../../platform/ids.js';
+import {
+  cancelUnpaidOrder,
+  holdOrderStock,
+  SYSTEM_NOTE_AUTHOR,
+} from './order-stock.js';
 
 /** What to do with the order's stock once the change has committed. */
 export type StockFollowUp = 'hold' | 'release' | null;
@@ -139,7 +148,9 @@ export async function followUpStock(
     if (followUp === 'hold') {
       await holdOrderStock(db, dependencies, logger, orderId);
     } else if (followUp === 'release') {
-      await dependencies.stock.release(orderId);
+      // Only a cancelled order asks for a release, so its reservation is
+      // released even when it was confirmed.
+      await dependencies.stock.release(orderId, { force: true });
     }
   } catch (error) {
     // The reconciliation pass finds the order again and retries.
@@ -152,7 +163,10 @@ export async function followUpStock(
 
 /**
  * Moves `payment` and `order` (both locked) to the provider's state.
- * Captures post to the ledger; a failed confirmation cancels the order.
+ * Captures post to the ledger; a failed confirmation cancels the order and
+ * cancels the payment at the provider. Money that the provider reports
+ * captured or held for a payment the shop declined or voided, or for a
+ * cancelled order, is refunded or voided (`returnMoney`).
  * When the provider reports more refunded than the shop recorded, its
  * refunds are read and applied by provider refund id
  * (`syncProviderRefunds`): pending refunds of the shop that finished are
@@ -168,6 +182,24 @@ export async function applyPaymentState(
 ): Promise<{ changed: boolean; stock: StockFollowUp }> {
   const open =
     payment.status === 'REQUIRES_ACTION' || payment.status === 'AUTHORIZED';
+  const closed =
+    payment.status === 'DECLINED' ||
+    payment.status === 'VOIDED' ||
+    (order.financialStatus === 'CANCELLED' && payment.status !== 'CAPTURED');
+  if (
+    closed &&
+    (remote.status === 'captured' || remote.status === 'authorized')
+  ) {
+    const returned = await returnMoney(
+      transaction,
+      dependencies,
+      logger,
+      order,
+      payment,
+      remote,
+    );
+    return { changed: returned, stock: null };
+  }
   const events: DomainEvent[] = [];
   let changed = false;
   let stock: StockFollowUp = null;
@@ -223,13 +255,31 @@ export async function applyPaymentState(
         updatedAt: now,
       })
       .where(eq(tables.payments.id, payment.id));
-    await cancelUnpaidOrder(transaction, dependencies, logger, order, {
-      reason:
-        remote.status === 'declined'
-          ? `Payment declined: ${remote.declineMessage ?? remote.declineCode ?? 'no reason given'}`
-          : 'Payment cancelled at the provider.',
-      paymentStatus: remote.status === 'declined' ? 'DECLINED' : 'VOIDED',
-    });
+    const cancel = await cancelUnpaidOrder(
+      transaction,
+      dependencies,
+      logger,
+      order,
+      {
+        reason:
+          remote.status === 'declined'
+            ? `Payment declined: ${remote.declineMessage ?? remote.declineCode ?? 'no reason given'}`
+            : 'Payment cancelled at the provider.',
+        paymentStatus: remote.status === 'declined' ? 'DECLINED' : 'VOIDED',
+      },
+    );
+    if (!cancel.cancelled) {
+      // Confirmed again (such as with another card) before the failed
+      // PaymentIntent could be cancelled: the capture is what counts.
+      return applyPaymentState(
+        transaction,
+        dependencies,
+        logger,
+        order,
+        cancel.payment,
+        cancel.remote,
+      );
+    }
     events.push(paymentEvent('payment.declined', order, payment));
     changed = true;
     stock = 'release';
@@ -249,6 +299,82 @@ export async function applyPaymentState(
 
   await appendEvents(transaction, events);
   return { changed, stock };
+}
+
+/**
+ * Gives back money that the provider took or holds for a payment the shop
+ * no longer counts: refunds what is captured and not yet refunded, or
+ * voids a hold, with keys derived from the payment so a repeated event
+ * never gives back twice. Reads the payment at the provider first, since
+ * an event may be older than a refund made already. Records an order
+ * note and a `payment.returned` event. Returns true when money was given
+ * back.
+ */
+async function returnMoney(
+  transaction: OrdersTransaction,
+  dependencies: OrdersDependencies,
+  logger: Logger,
+  order: OrderRow,
+  payment: PaymentRow,
+  reported: ProviderPayment,
+): Promise<boolean> {
+  const { payments } = dependencies;
+  const remote = await payments.status(reported.providerPaymentId);
+  let action: 'REFUNDED' | 'VOIDED';
+  let amount: number;
+  if (remote.status === 'captured') {
+    amount = remote.amountCaptured - (remote.amountRefunded ?? 0);
+    if (amount <= 0) return false;
+    const refund = await payments.refund(
+      remote.providerPaymentId,
+      amount,
+      `return-${payment.id}`,
+    );
+    if (refund.status === 'failed') {
+      throw new PaymentProviderError(
+        `The refund ${refund.providerRefundId} of payment ${remote.providerPaymentId} failed at the provider`,
+        false,
+      );
+    }
+    action = 'REFUNDED';
+  } else if (remote.status === 'authorized') {
+    await payments.void(remote.providerPaymentId, `return-void-${payment.id}`);
+    amount = remote.amount;
+    action = 'VOIDED';
+  } else {
+    return false;
+  }
+  const money = `${amount} ${remote.currencyCode} (minor units)`;
+  await transaction.insert(tables.orderNotes).values({
+    id: uuidv7(),
+    orderId: order.id,
+    authorId: SYSTEM_NOTE_AUTHOR,
+    body:
+      action === 'REFUNDED'
+        ? `The payment provider captured ${money} for payment ${remote.providerPaymentId} after the shop had ${order.financialStatus === 'CANCELLED' ? 'cancelled the order' : 'closed the payment'}; it was refunded in full.`
+        : `The payment provider held ${money} for payment ${remote.providerPaymentId} after the shop had ${order.financialStatus === 'CANCELLED' ? 'cancelled the order' : 'closed the payment'}; the hold was voided.`,
+  });
+  await appendEvents(transaction, [
+    {
+      type: 'payment.returned',
+      aggregateId: order.id,
+      payload: {
+        orderId: order.id,
+        paymentId: payment.id,
+        provider: payment.provider,
+        providerPaymentId: remote.providerPaymentId,
+        action,
+        amount,
+        currencyCode: remote.currencyCode,
+        reason: 'Money taken for a closed payment or a cancelled order.',
+      },
+    },
+  ]);
+  logger.warn(
+    { orderId: order.id, paymentId: payment.id, action },
+    'gave back money taken for a closed payment',
+  );
+  return true;
 }
 
 async function setPayment(

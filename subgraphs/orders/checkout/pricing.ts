@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Config } from '../../../platform/config.js';
 import { parseDecimalToMinorUnits } from '../../../platform/money.js';
 import type { PricedLine } from '../stock/stock-client.js';
@@ -13,14 +14,23 @@ export interface CheckoutSettings {
 }
 
 export interface ShippingMethodValue {
+  /** Stable code such as `sandbox:ground` or `flat`. */
   code: string;
   title: string;
   priceAmount: number;
+  /** Null on orders placed before methods were quoted by carrier. */
+  carrier: string | null;
+  service: string | null;
+  estimatedDays: number | null;
 }
 
-/** The one shipping method until a shipping-rates service exists. */
-export const STANDARD_SHIPPING = { code: 'standard', title: 'Standard' };
-export const SHIPPING_METHOD_CODES = [STANDARD_SHIPPING.code];
+/**
+ * Code of the flat-rate method. The shipments service offers it under the
+ * same code (FLAT_METHOD_CODE in subgraphs/shipments/carriers/quote.ts),
+ * so a checkout that chose it while the service was unreachable finds it
+ * again when the service answers.
+ */
+export const FLAT_METHOD_CODE = 'flat';
 
 const settingsByConfig = new WeakMap<Config, CheckoutSettings>();
 
@@ -88,8 +98,12 @@ export function taxOf(
   return Number((2n * product + rate.denominator) / (2n * rate.denominator));
 }
 
-/** Shipping methods on offer for a subtotal; none when nothing ships. */
-export function availableShippingMethods(
+/**
+ * The shipping methods offered when the shipments service cannot quote:
+ * `flat` at SHIPPING_FLAT_RATE, free from SHIPPING_FREE_OVER; none when
+ * nothing ships.
+ */
+export function flatRateMethods(
   settings: CheckoutSettings,
   merchandiseAmount: number,
   requiresShipping: boolean,
@@ -100,10 +114,35 @@ export function availableShippingMethods(
     merchandiseAmount >= settings.shippingFreeOver;
   return [
     {
-      ...STANDARD_SHIPPING,
+      code: FLAT_METHOD_CODE,
+      title: 'Flat rate',
       priceAmount: free ? 0 : settings.shippingFlatRate,
+      carrier: 'Flat rate',
+      service: 'Standard',
+      estimatedDays: null,
     },
   ];
+}
+
+/**
+ * Shipping methods that a checkout completion re-quoted before reserving
+ * stock (shipping-check.ts), for the computeTotals call of complete.ts,
+ * which passes no methods of its own.
+ */
+const completionShipping = new AsyncLocalStorage<
+  readonly ShippingMethodValue[]
+>();
+
+/**
+ * Runs `complete` so that computeTotals, called without methods inside it,
+ * offers `methods`: the chosen method is then priced at the quote checked
+ * before the reservation.
+ */
+export function withQuotedShipping<T>(
+  methods: readonly ShippingMethodValue[],
+  complete: () => Promise<T>,
+): Promise<T> {
+  return completionShipping.run(methods, complete);
 }
 
 export interface CheckoutTotals {
@@ -123,12 +162,15 @@ export interface CheckoutTotals {
  * chosen method, and tax on subtotal - discount + shipping.
  * `unpricedLinesShip` counts lines the catalog could not price as lines
  * that ship, so a checkout with a problem still offers shipping.
+ * `shippingMethods` are the methods on offer; without them, those of the
+ * enclosing `withQuotedShipping`, else `flatRateMethods`.
  */
 export function computeTotals(
   settings: CheckoutSettings,
   lines: readonly PricedLine[],
   shippingMethodCode: string | null,
   unpricedLinesShip = false,
+  shippingMethods?: readonly ShippingMethodValue[],
 ): CheckoutTotals {
   const subtotal = lines.reduce(
     (sum, line) => sum + line.unitPriceAmount * line.quantity,
@@ -137,19 +179,20 @@ export function computeTotals(
   const discount = 0;
   const requiresShipping =
     unpricedLinesShip || lines.some((line) => line.requiresShipping);
-  const shippingMethods = availableShippingMethods(
-    settings,
-    subtotal - discount,
-    requiresShipping,
-  );
+  const offered = requiresShipping
+    ? [
+        ...(shippingMethods ??
+          completionShipping.getStore() ??
+          flatRateMethods(settings, subtotal - discount, requiresShipping)),
+      ]
+    : [];
   const shippingMethod =
-    shippingMethods.find((method) => method.code === shippingMethodCode) ??
-    null;
+    offered.find((method) => method.code === shippingMethodCode) ?? null;
   const shipping = shippingMethod?.priceAmount ?? 0;
   const tax = taxOf(subtotal - discount + shipping, settings.taxRate);
   return {
     requiresShipping,
-    shippingMethods,
+    shippingMethods: offered,
     shippingMethod,
     subtotal,
     discount,

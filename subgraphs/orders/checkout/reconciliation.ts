@@ -10,6 +10,7 @@ import {
   type StockFollowUp,
 } from './payment-updates.js';
 import { cancelUnpaidOrder } from './order-stock.js';
+import { attemptsToUndo, undoAttempt } from './payment-attempts.js';
 import { syncProviderRefunds } from '../refund-settlement.js';
 
 /** Orders and payments looked at per pass and kind. */
@@ -24,6 +25,8 @@ export interface ReconciliationReport {
   settled: number;
   /** Pending refunds the provider has finished, settled. */
   refunds: number;
+  /** Payment attempts that were not the order's payment, given back. */
+  returned: number;
 }
 
 /**
@@ -43,7 +46,10 @@ const UNANSWERED_REFUND_AGE_SECONDS = 300;
  *   and release its stock;
  * - card refunds still PENDING (the provider answered `pending`, or its
  *   answer was lost): ask the provider and settle those it has finished,
- *   in case their webhook was lost.
+ *   in case their webhook was lost;
+ * - card payment attempts that did not become the order's payment (a lost
+ *   response, a retry with another cart or card): void or refund them
+ *   (`payment-attempts.ts`).
  * Rows are locked with SKIP LOCKED, so replicas share the work.
  */
 export async function reconcileCheckouts(
@@ -57,6 +63,7 @@ export async function reconcileCheckouts(
     flagged: 0,
     settled: 0,
     refunds: 0,
+    returned: 0,
   };
   for (const { id } of await ordersAwaitingStock(db)) {
     try {
@@ -89,6 +96,9 @@ export async function reconcileCheckouts(
     } catch (error) {
       logger.warn({ err: error, refundId: id }, 'settling a refund failed');
     }
+  }
+  for (const { id } of await attemptsToUndo(db)) {
+    if (await undoAttempt(db, dependencies, logger, id)) report.returned += 1;
   }
   return report;
 }
@@ -140,6 +150,8 @@ function stalePaymentsAwaitingAction(
  * Asks the provider about a payment still awaiting the customer's action.
  * A final answer is applied as a webhook would; a payment still waiting
  * is voided and its order cancelled, because its stock is no longer held.
+ * When the void fails because the customer confirmed the payment just
+ * now, the capture is applied instead and the order keeps its stock.
  */
 async function settleStalePayment(
   db: OrdersDatabase,
@@ -169,11 +181,28 @@ async function settleStalePayment(
       payment.providerPaymentId!,
     );
     if (remote.status === 'requires_action' || remote.status === 'processing') {
-      await cancelUnpaidOrder(transaction, dependencies, logger, order, {
-        reason: `The payment was not confirmed within ${config.STOCK_RESERVATION_TTL_SECONDS} seconds.`,
-        paymentStatus: 'VOIDED',
-      });
-      return { orderId: order.id, stock: 'release' as StockFollowUp };
+      const cancel = await cancelUnpaidOrder(
+        transaction,
+        dependencies,
+        logger,
+        order,
+        {
+          reason: `The payment was not confirmed within ${config.STOCK_RESERVATION_TTL_SECONDS} seconds.`,
+          paymentStatus: 'VOIDED',
+        },
+      );
+      if (cancel.cancelled) {
+        return { orderId: order.id, stock: 'release' as StockFollowUp };
+      }
+      const applied = await applyPaymentState(
+        transaction,
+        dependencies,
+        logger,
+        order,
+        cancel.payment,
+        cancel.remote,
+      );
+      return { orderId: order.id, stock: applied.stock };
     }
     const applied = await applyPaymentState(
       transaction,
@@ -293,7 +322,11 @@ export function startCheckoutReconciliation(options: {
         logger,
       );
       const total =
-        report.confirmed + report.flagged + report.settled + report.refunds;
+        report.confirmed +
+        report.flagged +
+        report.settled +
+        report.refunds +
+        report.returned;
       if (total > 0) {
         logger.info(report, 'checkout reconciliation pass');
       }

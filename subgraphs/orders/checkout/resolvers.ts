@@ -5,13 +5,17 @@ import type { Resolvers } from '../generated/resolvers.js';
 import { createCheckout, findCheckout, updateCheckout } from './checkouts.js';
 import { completeCheckout } from './complete.js';
 import { priceCheckout } from './line-pricing.js';
-import type { ShippingMethodValue } from './pricing.js';
+import { withQuotedShipping, type ShippingMethodValue } from './pricing.js';
+import { checkShippingBeforeCompletion } from './shipping-check.js';
 
 function shippingMethod(method: ShippingMethodValue, currencyCode: string) {
   return {
     code: method.code,
     title: method.title,
     price: toMoney(method.priceAmount, currencyCode),
+    carrier: method.carrier,
+    service: method.service,
+    estimatedDays: method.estimatedDays,
   };
 }
 
@@ -27,7 +31,8 @@ function totalField(
 
 /**
  * Checkout: thin resolvers over checkouts.ts (create, update, read),
- * complete.ts (completion) and line-pricing.ts (prices of a checkout read).
+ * shipping-check.ts and complete.ts (completion) and line-pricing.ts
+ * (prices and shipping quotes of a checkout read).
  */
 export const checkoutResolvers: Resolvers = {
   Query: {
@@ -40,7 +45,21 @@ export const checkoutResolvers: Resolvers = {
     checkoutUpdate: (_parent, { input }, context) =>
       updateCheckout(context, input),
     checkoutComplete: async (_parent, { input }, context) => {
-      const result = await completeCheckout(context, input);
+      // Shipping is re-quoted and checked before complete.ts reserves
+      // stock; its totals then price the chosen method at this quote.
+      const shipping = await checkShippingBeforeCompletion(context, input);
+      if (shipping.userErrors.length > 0) {
+        return {
+          order: null,
+          paymentAction: null,
+          userErrors: shipping.userErrors,
+        };
+      }
+      const result = shipping.methods
+        ? await withQuotedShipping(shipping.methods, () =>
+            completeCheckout(context, input),
+          )
+        : await completeCheckout(context, input);
       const order = result.orderId
         ? await context.loaders.orderById.load(result.orderId)
         : null;

@@ -4,12 +4,13 @@ import {
   type UserError,
 } from '../../../platform/errors.js';
 import type { CheckoutLineValue, MailingAddressValue } from '../db/tables.js';
-import { SHIPPING_METHOD_CODES } from './pricing.js';
 
 export const MAX_CHECKOUT_LINES = 100;
 export const MAX_LINE_QUANTITY = 1000;
 export const MAX_SKU_LENGTH = 100;
 export const MAX_EMAIL_LENGTH = 254;
+/** Longest shipping method code, in characters. */
+export const MAX_SHIPPING_METHOD_CODE_LENGTH = 100;
 
 /** Longest value of each address field, in characters. */
 const ADDRESS_LIMITS = {
@@ -255,13 +256,22 @@ export function isCountryCode(code: string): boolean {
   return name !== undefined && name !== code && name !== 'Unknown Region';
 }
 
+/**
+ * Trims a shipping method code and checks its form. Whether the checkout
+ * offers it depends on the current quotes, which shipping-check.ts
+ * checks once the other fields are valid.
+ */
 function checkShippingMethod(code: string, errors: UserError[]): string {
   const trimmed = code.trim();
-  if (!SHIPPING_METHOD_CODES.includes(trimmed)) {
+  if (
+    trimmed === '' ||
+    trimmed.length > MAX_SHIPPING_METHOD_CODE_LENGTH ||
+    /[\s\p{C}]/u.test(trimmed)
+  ) {
     errors.push(
       userError(
         ['input', 'shippingMethodCode'],
-        `Unknown shipping method "${code}": use one of the checkout's availableShippingMethods (${SHIPPING_METHOD_CODES.join(', ')}).`,
+        `Invalid shipping method code "${code}": use the code of one of the checkout's availableShippingMethods, such as flat.`,
         UserErrorCode.Invalid,
       ),
     );

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   check,
   index,
   integer,
@@ -74,6 +75,8 @@ export const paymentMethodKind = pgEnum('payment_method_kind', [
   'CARD',
   'BANK_TRANSFER',
   'CASH_ON_DELIVERY',
+  /** Collected by a marketplace for an order imported from it. */
+  'MARKETPLACE',
 ]);
 
 export const orders = pgTable(
@@ -128,10 +131,27 @@ export const orders = pgTable(
       mode: 'date',
     }),
     cancelReason: text('cancel_reason'),
+    /**
+     * The marketplace connection and the marketplace's order id of an
+     * imported order; null for orders placed here. Together unique, so a
+     * marketplace order becomes one order however often it is imported.
+     */
+    channelId: text('channel_id'),
+    externalOrderId: text('external_order_id'),
+    /** Set when staff must act, such as on a paid order whose stock is gone. */
+    needsAttention: boolean('needs_attention').notNull().default(false),
+    attentionReason: text('attention_reason'),
     ...timestamps,
   },
   (table) => [
     index('orders_customer_idx').on(table.customerId, table.id),
+    uniqueIndex('orders_channel_external_order_idx')
+      .on(table.channelId, table.externalOrderId)
+      .where(sql`${table.externalOrderId} is not null`),
+    check(
+      'orders_external_order_has_channel',
+      sql`(${table.channelId} is null) = (${table.externalOrderId} is null)`,
+    ),
     index('orders_email_idx').on(sql`lower(${table.email})`),
     index('orders_financial_status_idx').on(table.financialStatus, table.id),
     check('orders_total_not_negative', sql`${table.totalAmount} >= 0`),
@@ -244,6 +264,13 @@ export const checkouts = pgTable(
     shippingAddress: jsonb('shipping_address').$type<MailingAddressValue>(),
     shippingMethodCode: text('shipping_method_code'),
     /**
+     * Price of the chosen shipping method in minor units, as quoted when it
+     * was chosen or when the lines or address changed last; completion
+     * re-quotes and rejects a different price. Null when no method is
+     * chosen or the chosen one was not on offer.
+     */
+    shippingMethodPriceAmount: integer('shipping_method_price_amount'),
+    /**
      * Id of the order this checkout becomes, chosen at the first completion
      * attempt and kept, so every retry reserves stock and charges for the
      * same order id.
@@ -339,6 +366,12 @@ export const refunds = pgTable(
   },
   (table) => [
     index('refunds_order_idx').on(table.orderId),
+    // Refund settlement finds refunds by provider refund id and records
+    // each one once (refund-settlement.ts). The index rejects a second row
+    // if a later change bypasses that lookup.
+    uniqueIndex('refunds_payment_provider_refund_idx')
+      .on(table.paymentId, table.providerRefundId)
+      .where(sql`${table.providerRefundId} is not null`),
     check('refunds_amount_positive', sql`${table.amount} > 0`),
   ],
 );
@@ -386,6 +419,12 @@ export const idempotencyKeys = pgTable(
       withTimezone: true,
       mode: 'date',
     }),
+    /**
+     * Random token of the run that holds the key. A run whose key was
+     * taken over after `lockedUntil` no longer matches it, so its writes
+     * change nothing.
+     */
+    ownerToken: text('owner_token'),
   },
   (table) => [primaryKey({ columns: [table.scope, table.key] })],
 );
@@ -445,7 +484,7 @@ export const journalEntries = pgTable(
       .notNull()
       .unique()
       .generatedAlwaysAsIdentity(),
-    /** What caused it: CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER. */
+    /** What caused it: CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER, MARKETPLACE_SALE. */
     kind: text('kind').notNull(),
     /**
      * What the entry records, such as `capture:<payment id>:<provider id>`;
@@ -494,6 +533,75 @@ export const journalLines = pgTable(
   ],
 );
 
+export const paymentAttemptStatus = pgEnum('payment_attempt_status', [
+  /** Recorded before the provider call; the call may still be running. */
+  'PENDING',
+  /** The provider's response was lost: the provider may have charged. */
+  'UNKNOWN',
+  /** The provider answered with a payment that holds or may hold money. */
+  'ANSWERED',
+  /** The provider declined it or it was cancelled: nothing is held. */
+  'DECLINED',
+  /** It is the payment recorded on the order. */
+  'RECORDED',
+  /** Being voided or refunded because it is not the order's payment. */
+  'UNDOING',
+  'VOIDED',
+  'REFUNDED',
+]);
+
+/**
+ * Every card authorization sent to the provider, recorded before the call.
+ * An attempt that did not become the order's payment is voided or
+ * refunded when the order is written or by reconciliation, so a retry
+ * with another cart or card never leaves a second charge behind. The
+ * request is kept whole so that a lost response can be replayed with the
+ * same idempotency key, which the provider answers with the first result.
+ */
+export const paymentAttempts = pgTable(
+  'payment_attempts',
+  {
+    id: uuid('id').primaryKey(),
+    /** The order id chosen for the checkout; the order may not exist yet. */
+    orderId: uuid('order_id').notNull(),
+    checkoutId: uuid('checkout_id').notNull(),
+    provider: text('provider').notNull(),
+    /** The idempotency key sent with the authorization. */
+    idempotencyKey: text('idempotency_key').notNull(),
+    /**
+     * Key derived from the order, amount and token. Attempts for the same
+     * request share it; a new attempt after one was undone gets a new
+     * idempotency key with a numbered suffix.
+     */
+    requestKey: text('request_key').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    currencyCode: text('currency_code').notNull(),
+    capture: boolean('capture').notNull(),
+    /** The provider's payment method id (Stripe `pm_...`), never card data. */
+    paymentToken: text('payment_token').notNull(),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull(),
+    status: paymentAttemptStatus('status').notNull(),
+    /** The provider's payment id once known, such as a PaymentIntent id. */
+    providerPaymentId: text('provider_payment_id'),
+    /** Money given back when the attempt was undone, in minor units. */
+    returnedAmount: bigint('returned_amount', { mode: 'number' })
+      .notNull()
+      .default(0),
+    /** The last provider error while undoing it; retried by reconciliation. */
+    lastError: text('last_error'),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('payment_attempts_provider_key_idx').on(
+      table.provider,
+      table.idempotencyKey,
+    ),
+    index('payment_attempts_order_idx').on(table.orderId),
+    index('payment_attempts_status_idx').on(table.status, table.updatedAt),
+    check('payment_attempts_amount_positive', sql`${table.amount} > 0`),
+  ],
+);
+
 export type CustomerRow = typeof customers.$inferSelect;
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderLineRow = typeof orderLines.$inferSelect;
@@ -505,3 +613,4 @@ export type OrderNoteRow = typeof orderNotes.$inferSelect;
 export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect;
 export type JournalEntryRow = typeof journalEntries.$inferSelect;
 export type JournalLineRow = typeof journalLines.$inferSelect;
+export type PaymentAttemptRow = typeof paymentAttempts.$inferSelect;

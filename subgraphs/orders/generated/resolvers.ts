@@ -199,7 +199,7 @@ export type JournalEntry = {
   __typename?: 'JournalEntry';
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
-  /** CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION or BANK_TRANSFER. */
+  /** CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER or MARKETPLACE_SALE. */
   kind: Scalars['String']['output'];
   /** Debit and credit lines; their debits and credits are equal. */
   lines: Array<JournalLine>;
@@ -278,6 +278,64 @@ export type MailingAddressInput = {
   region?: InputMaybe<Scalars['String']['input']>;
 };
 
+/**
+ * A paid marketplace order. Amounts are integers in minor units of
+ * `currencyCode`, which must be the shop currency; `total` must equal
+ * `subtotal + shipping + tax`. A subtotal below the sum of the lines is
+ * recorded as a discount.
+ */
+export type MarketplaceOrderImportInput = {
+  /** Name shown as the order's channel, such as the connection's name. */
+  channel: Scalars['String']['input'];
+  /** ID of the marketplace connection; with `externalOrderId` it identifies the order. */
+  channelId: Scalars['ID']['input'];
+  currencyCode: Scalars['String']['input'];
+  /** The buyer's email as the marketplace relays it; null when it relays none. */
+  email?: InputMaybe<Scalars['String']['input']>;
+  externalOrderId: Scalars['String']['input'];
+  /** 1 to 100 lines. */
+  lines: Array<MarketplaceOrderLineInput>;
+  /** ISO 8601 time the buyer placed the order. */
+  placedAt: Scalars['String']['input'];
+  shipping: Scalars['Int']['input'];
+  shippingAddress?: InputMaybe<MailingAddressInput>;
+  subtotal: Scalars['Int']['input'];
+  tax: Scalars['Int']['input'];
+  total: Scalars['Int']['input'];
+};
+
+export type MarketplaceOrderImportLine = {
+  __typename?: 'MarketplaceOrderImportLine';
+  externalLineId: Scalars['String']['output'];
+  /** ID of the order line it became, as shipment events name it. */
+  orderLineId: Scalars['ID']['output'];
+  quantity: Scalars['Int']['output'];
+  sku: Scalars['String']['output'];
+};
+
+export type MarketplaceOrderImportPayload = {
+  __typename?: 'MarketplaceOrderImportPayload';
+  /** False when the order existed from an earlier import. */
+  created: Scalars['Boolean']['output'];
+  lines: Array<MarketplaceOrderImportLine>;
+  /** True when the order was recorded without stock and flagged for staff. */
+  needsAttention: Scalars['Boolean']['output'];
+  /** ID of the order; null when the input was rejected. */
+  orderId?: Maybe<Scalars['ID']['output']>;
+  orderNumber?: Maybe<Scalars['Int']['output']>;
+  userErrors: Array<UserError>;
+};
+
+export type MarketplaceOrderLineInput = {
+  /** The marketplace's line id, returned with the order line it became. */
+  externalLineId: Scalars['String']['input'];
+  /** 1 to 1000. */
+  quantity: Scalars['Int']['input'];
+  sku: Scalars['String']['input'];
+  /** Price of one unit as sold on the marketplace, in minor units. */
+  unitPrice: Scalars['Int']['input'];
+};
+
 export type Money = {
   __typename?: 'Money';
   /** Decimal string with the currency's minor digits: "42.00", "15000" for JPY. */
@@ -317,6 +375,14 @@ export type Mutation = {
    * sign-in. Access tokens already issued stay valid until they expire.
    */
   customerSignOut: CustomerSignOutPayload;
+  /**
+   * Records an order placed and paid on a marketplace, once per connection
+   * and marketplace order id: repeats return the first order. Reserves and
+   * confirms its stock; when the stock is gone, the order is recorded
+   * without it and flagged for staff. For services only: absent from the
+   * public graph, and callers other than a signed service get FORBIDDEN.
+   */
+  marketplaceOrderImport: MarketplaceOrderImportPayload;
   /**
    * Cancels an order that has not been paid: releases its stock and voids
    * its authorization. Paid orders are refunded instead.
@@ -402,6 +468,15 @@ export type MutationCustomerSignOutArgs = {
  * Customer accounts. These mutations need no credentials. A customer sends
  * the `accessToken` as `Authorization: Bearer <accessToken>`.
  */
+export type MutationMarketplaceOrderImportArgs = {
+  input: MarketplaceOrderImportInput;
+};
+
+
+/**
+ * Customer accounts. These mutations need no credentials. A customer sends
+ * the `accessToken` as `Authorization: Bearer <accessToken>`.
+ */
 export type MutationOrderCancelArgs = {
   input: OrderCancelInput;
 };
@@ -444,6 +519,15 @@ export type MutationOrderRefundArgs = {
 
 export type Order = {
   __typename?: 'Order';
+  /**
+   * A short-lived token, signed with the service identity key, that lets
+   * the shipments service show this order's shipments to the caller who
+   * could read the order here. For services only: absent from the public
+   * graph.
+   */
+  accessGrant?: Maybe<Scalars['String']['output']>;
+  /** Why the order needs attention; null when it does not. */
+  attentionReason?: Maybe<Scalars['String']['output']>;
   cancelReason?: Maybe<Scalars['String']['output']>;
   cancelledAt?: Maybe<Scalars['String']['output']>;
   /** `online`, or the marketplace the order came from. */
@@ -454,10 +538,14 @@ export type Order = {
   discountPrice: Money;
   /** Contact email given at checkout. */
   email: Scalars['String']['output'];
+  /** The marketplace's order id of an order imported from a marketplace. */
+  externalOrderId?: Maybe<Scalars['String']['output']>;
   financialStatus: OrderFinancialStatus;
   id: Scalars['ID']['output'];
   /** Ordered items, in the order they were added. */
   lines: Array<OrderLine>;
+  /** True when staff must act, such as on a paid order whose stock is gone. */
+  needsAttention: Scalars['Boolean']['output'];
   /** Captured less refunded. */
   netPaymentPrice: Money;
   /** Staff notes, oldest first. */
@@ -622,7 +710,12 @@ export type PaymentMethodKind =
   /** A card payment through the payment provider. */
   | 'CARD'
   /** Paid to the courier; captured when the parcel is delivered. */
-  | 'CASH_ON_DELIVERY';
+  | 'CASH_ON_DELIVERY'
+  /**
+   * Collected by the marketplace an imported order came from. Checkout
+   * rejects it.
+   */
+  | 'MARKETPLACE';
 
 export type PaymentStatus =
   | 'AUTHORIZED'
@@ -662,6 +755,15 @@ export type Query = {
    * callers other than a signed service get FORBIDDEN.
    */
   orderForFulfillment?: Maybe<FulfillmentOrder>;
+  /**
+   * An order looked up by its number and contact email, for guests who
+   * checked out without an account. Null unless `email` matches the order's
+   * email (compared trimmed and case-insensitively), and null for an unknown
+   * number. After SIGN_IN_MAX_FAILED_ATTEMPTS wrong emails for one number
+   * within SIGN_IN_WINDOW_SECONDS, every lookup of that number returns null
+   * for SIGN_IN_LOCKOUT_SECONDS.
+   */
+  orderLookup?: Maybe<Order>;
   /** Orders, newest first, for staff and partners. `first` defaults to 20, at most 250. */
   orders: OrderConnection;
   /** Debits, credits and balance of every account over [`from`, `to`). */
@@ -703,6 +805,12 @@ export type QueryOrderForFulfillmentArgs = {
 };
 
 
+export type QueryOrderLookupArgs = {
+  email: Scalars['String']['input'];
+  number: Scalars['Int']['input'];
+};
+
+
 export type QueryOrdersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<OrderFilter>;
@@ -731,8 +839,15 @@ export type RefundStatus =
 
 export type ShippingMethod = {
   __typename?: 'ShippingMethod';
+  /** Carrier name such as "Sandbox Post"; null on orders placed before carriers were quoted. */
+  carrier?: Maybe<Scalars['String']['output']>;
+  /** Stable code such as `sandbox:ground` or `flat`; choose it with `shippingMethodCode`. */
   code: Scalars['String']['output'];
+  /** Business days to delivery as the carrier estimates; null when unknown. */
+  estimatedDays?: Maybe<Scalars['Int']['output']>;
   price: Money;
+  /** Service level such as "Ground"; null like `carrier`. */
+  service?: Maybe<Scalars['String']['output']>;
   title: Scalars['String']['output'];
 };
 
@@ -903,6 +1018,10 @@ export type ResolversTypes = ResolversObject<{
   LedgerExport: ResolverTypeWrapper<LedgerExport>;
   MailingAddress: ResolverTypeWrapper<MailingAddressValue>;
   MailingAddressInput: MailingAddressInput;
+  MarketplaceOrderImportInput: MarketplaceOrderImportInput;
+  MarketplaceOrderImportLine: ResolverTypeWrapper<MarketplaceOrderImportLine>;
+  MarketplaceOrderImportPayload: ResolverTypeWrapper<MarketplaceOrderImportPayload>;
+  MarketplaceOrderLineInput: MarketplaceOrderLineInput;
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderRow>;
@@ -966,6 +1085,10 @@ export type ResolversParentTypes = ResolversObject<{
   LedgerExport: LedgerExport;
   MailingAddress: MailingAddressValue;
   MailingAddressInput: MailingAddressInput;
+  MarketplaceOrderImportInput: MarketplaceOrderImportInput;
+  MarketplaceOrderImportLine: MarketplaceOrderImportLine;
+  MarketplaceOrderImportPayload: MarketplaceOrderImportPayload;
+  MarketplaceOrderLineInput: MarketplaceOrderLineInput;
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   Order: OrderRow;
@@ -1125,6 +1248,22 @@ export type MailingAddressResolvers<ContextType = Context, ParentType extends Re
   region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
+export type MarketplaceOrderImportLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceOrderImportLine'] = ResolversParentTypes['MarketplaceOrderImportLine']> = ResolversObject<{
+  externalLineId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  orderLineId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type MarketplaceOrderImportPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceOrderImportPayload'] = ResolversParentTypes['MarketplaceOrderImportPayload']> = ResolversObject<{
+  created?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['MarketplaceOrderImportLine']>, ParentType, ContextType>;
+  needsAttention?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  orderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  orderNumber?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1138,6 +1277,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   customerRegister?: Resolver<ResolversTypes['CustomerAuthPayload'], ParentType, ContextType, RequireFields<MutationCustomerRegisterArgs, 'input'>>;
   customerSignIn?: Resolver<ResolversTypes['CustomerAuthPayload'], ParentType, ContextType, RequireFields<MutationCustomerSignInArgs, 'input'>>;
   customerSignOut?: Resolver<ResolversTypes['CustomerSignOutPayload'], ParentType, ContextType, RequireFields<MutationCustomerSignOutArgs, 'input'>>;
+  marketplaceOrderImport?: Resolver<ResolversTypes['MarketplaceOrderImportPayload'], ParentType, ContextType, RequireFields<MutationMarketplaceOrderImportArgs, 'input'>>;
   orderCancel?: Resolver<ResolversTypes['OrderPayload'], ParentType, ContextType, RequireFields<MutationOrderCancelArgs, 'input'>>;
   orderCapture?: Resolver<ResolversTypes['OrderPayload'], ParentType, ContextType, RequireFields<MutationOrderCaptureArgs, 'input'>>;
   orderMarkPaid?: Resolver<ResolversTypes['OrderPayload'], ParentType, ContextType, RequireFields<MutationOrderMarkPaidArgs, 'input'>>;
@@ -1147,6 +1287,8 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order'], FederationReferenceType extends FederationReferenceTypes['Order'] = FederationReferenceTypes['Order']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Order']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  accessGrant?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  attentionReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   cancelReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   cancelledAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   channel?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1154,9 +1296,11 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   discountPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  externalOrderId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   financialStatus?: Resolver<ResolversTypes['OrderFinancialStatus'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
+  needsAttention?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   netPaymentPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   notes?: Resolver<Array<ResolversTypes['OrderNote']>, ParentType, ContextType>;
   number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1242,6 +1386,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orderForFulfillment?: Resolver<Maybe<ResolversTypes['FulfillmentOrder']>, ParentType, ContextType, RequireFields<QueryOrderForFulfillmentArgs, 'id'>>;
+  orderLookup?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderLookupArgs, 'email' | 'number'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
   trialBalance?: Resolver<ResolversTypes['TrialBalance'], ParentType, ContextType, RequireFields<QueryTrialBalanceArgs, 'from' | 'to'>>;
 }>;
@@ -1255,8 +1400,11 @@ export type RefundResolvers<ContextType = Context, ParentType extends ResolversP
 }>;
 
 export type ShippingMethodResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingMethod'] = ResolversParentTypes['ShippingMethod']> = ResolversObject<{
+  carrier?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  estimatedDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  service?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
@@ -1303,6 +1451,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   LedgerAccount?: LedgerAccountResolvers<ContextType>;
   LedgerExport?: LedgerExportResolvers<ContextType>;
   MailingAddress?: MailingAddressResolvers<ContextType>;
+  MarketplaceOrderImportLine?: MarketplaceOrderImportLineResolvers<ContextType>;
+  MarketplaceOrderImportPayload?: MarketplaceOrderImportPayloadResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;

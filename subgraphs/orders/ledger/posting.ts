@@ -15,6 +15,7 @@ export const ACCOUNTS = {
   providerClearing: '1000',
   cashOnHand: '1010',
   bank: '1020',
+  marketplaceReceivable: '1100',
   salesTaxPayable: '2100',
   sales: '4000',
   shippingIncome: '4010',
@@ -23,7 +24,12 @@ export const ACCOUNTS = {
 } as const;
 
 export type JournalKind =
-  'CAPTURE' | 'REFUND' | 'PROVIDER_FEE' | 'CASH_COLLECTION' | 'BANK_TRANSFER';
+  | 'CAPTURE'
+  | 'REFUND'
+  | 'PROVIDER_FEE'
+  | 'CASH_COLLECTION'
+  | 'BANK_TRANSFER'
+  | 'MARKETPLACE_SALE';
 
 interface LineDraft {
   accountCode: string;
@@ -34,7 +40,8 @@ interface LineDraft {
 /**
  * The asset account money of a payment lands in: the provider's clearing
  * account for cards, the till for cash on delivery, the bank for
- * transfers.
+ * transfers, and the marketplace receivable for money a marketplace
+ * collected.
  */
 export function assetAccountOf(payment: Pick<PaymentRow, 'method'>): string {
   switch (payment.method) {
@@ -44,6 +51,8 @@ export function assetAccountOf(payment: Pick<PaymentRow, 'method'>): string {
       return ACCOUNTS.cashOnHand;
     case 'BANK_TRANSFER':
       return ACCOUNTS.bank;
+    case 'MARKETPLACE':
+      return ACCOUNTS.marketplaceReceivable;
   }
 }
 
@@ -266,11 +275,43 @@ export async function postManualReceipt(
   });
 }
 
+/**
+ * Posts the sale of an order imported from a marketplace: the marketplace
+ * collected `amount` from the buyer and owes it to the shop, so 1100
+ * Marketplace receivable is debited and sales, shipping and tax are
+ * credited as for a capture. `reference` is the marketplace's order id;
+ * the entry is posted once per payment.
+ */
+export async function postMarketplaceSale(
+  transaction: OrdersTransaction,
+  sale: {
+    order: OrderRow;
+    payment: PaymentRow;
+    amount: number;
+    reference: string;
+    occurredAt?: Date;
+  },
+): Promise<void> {
+  const { order, payment, amount } = sale;
+  assertAmount('Marketplace sale amount', amount);
+  await postEntry(transaction, {
+    kind: 'MARKETPLACE_SALE',
+    sourceKey: `marketplace:${payment.id}`,
+    order,
+    paymentId: payment.id,
+    refundId: null,
+    description: `Marketplace order ${sale.reference} sold as order #${order.number}`,
+    occurredAt: sale.occurredAt,
+    lines: receiptLines(order, ACCOUNTS.marketplaceReceivable, amount),
+  });
+}
+
 /** Receipt kinds: entries that record money coming in for an order. */
 const RECEIPT_KINDS: JournalKind[] = [
   'CAPTURE',
   'CASH_COLLECTION',
   'BANK_TRANSFER',
+  'MARKETPLACE_SALE',
 ];
 
 /**

@@ -9,6 +9,7 @@ import {
   ReservationStateError,
   type LineProblem,
   type LineProblemCode,
+  type LineWeight,
   type PricedLine,
   type PriceLinesResult,
   type Reservation,
@@ -37,7 +38,7 @@ export function catalogGraphQLUrl(config: Config): string {
 
 const PRICED_LINE_FIELDS = `
   sku variantId quantity unitPrice { amount currencyCode } title
-  requiresShipping quantityAvailable`;
+  requiresShipping quantityAvailable weight { value unit }`;
 const PROBLEM_FIELDS = 'sku code message available';
 const RESERVATION_FIELDS = `orderId status expiresAt lines { ${PRICED_LINE_FIELDS} }`;
 
@@ -65,6 +66,13 @@ function reservationMutation(operation: string, field: string): string {
 }`;
 }
 
+const STOCK_RESERVATION_RELEASE = `mutation StockReservationRelease($orderId: ID!, $force: Boolean) {
+  stockReservationRelease(orderId: $orderId, force: $force) {
+    reservation { ${RESERVATION_FIELDS} }
+    userErrors { field message code }
+  }
+}`;
+
 interface PricedLineData {
   sku: string;
   variantId: string;
@@ -73,6 +81,7 @@ interface PricedLineData {
   title: string;
   requiresShipping: boolean;
   quantityAvailable: number | null;
+  weight?: LineWeight | null;
 }
 
 interface ProblemData {
@@ -169,11 +178,16 @@ export class CatalogStockClient implements StockClient {
     );
   }
 
-  release(orderId: string): Promise<Reservation | null> {
+  release(
+    orderId: string,
+    options: { force?: boolean } = {},
+  ): Promise<Reservation | null> {
     return this.changeReservation(
       'StockReservationRelease',
       'stockReservationRelease',
       orderId,
+      STOCK_RESERVATION_RELEASE,
+      { force: options.force ?? false },
     );
   }
 
@@ -186,10 +200,12 @@ export class CatalogStockClient implements StockClient {
     operation: string,
     field: string,
     orderId: string,
+    document = reservationMutation(operation, field),
+    variables: Record<string, unknown> = {},
   ): Promise<Reservation | null> {
     const data = await this.client.request<
       Record<string, ReservationPayloadData>
-    >(operation, reservationMutation(operation, field), { orderId });
+    >(operation, document, { ...variables, orderId });
     const payload = data[field]!;
     const reservation =
       payload.reservation === null
@@ -252,6 +268,7 @@ function pricedLine(line: PricedLineData, operation: string): PricedLine {
     title: line.title,
     requiresShipping: line.requiresShipping,
     quantityAvailable: line.quantityAvailable,
+    weight: line.weight ?? null,
   };
 }
 

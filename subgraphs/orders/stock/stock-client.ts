@@ -27,6 +27,16 @@ export interface PricedLine {
   requiresShipping: boolean;
   /** Units available to sell now; null when stock is not tracked. */
   quantityAvailable: number | null;
+  /**
+   * Weight of one unit, `value` a decimal string as the catalog stores it;
+   * null or absent when the variant has none.
+   */
+  weight?: LineWeight | null;
+}
+
+export interface LineWeight {
+  value: string;
+  unit: 'GRAMS' | 'KILOGRAMS' | 'POUNDS' | 'OUNCES';
 }
 
 export type LineProblemCode =
@@ -65,7 +75,10 @@ export type ReserveResult =
   | { ok: false; problems: LineProblem[] };
 
 export type ReservationStateErrorCode =
-  'RESERVATION_EXPIRED' | 'RESERVATION_RELEASED' | 'RESERVATION_COMMITTED';
+  | 'RESERVATION_EXPIRED'
+  | 'RESERVATION_RELEASED'
+  | 'RESERVATION_COMMITTED'
+  | 'RESERVATION_CONFIRMED';
 
 /**
  * Rejection of confirm, commit or release when the reservation's status
@@ -124,7 +137,13 @@ export interface StockClient {
   /**
    * Returns the reserved units to available stock. Resolves to null when
    * the order has no reservation; rejects with ReservationStateError
-   * (RESERVATION_COMMITTED) for a committed one.
+   * (RESERVATION_COMMITTED) for a committed one. A confirmed reservation
+   * holds the stock of a written order: it is released only with
+   * `force: true`, which only a caller that cancelled the order sends, and
+   * otherwise rejected with RESERVATION_CONFIRMED and left as it is.
    */
-  release(orderId: string): Promise<Reservation | null>;
+  release(
+    orderId: string,
+    options?: { force?: boolean },
+  ): Promise<Reservation | null>;
 }

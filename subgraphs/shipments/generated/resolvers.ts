@@ -79,6 +79,8 @@ export type MutationShipmentCancelArgs = {
 
 export type Order = {
   __typename?: 'Order';
+  /** Order-scoped read grant issued by the orders service; see docs/identity.md. */
+  accessGrant?: Maybe<Scalars['String']['output']>;
   fulfillmentStatus?: Maybe<OrderFulfillmentStatus>;
   id: Scalars['ID']['output'];
   /**
@@ -109,6 +111,14 @@ export type Query = {
    * `shipmentBuyLabel` accepts.
    */
   shipmentRates: ShipmentRatesPayload;
+  /**
+   * Shipping methods on offer for a checkout's items and destination,
+   * cheapest first, from the configured carrier and the shop's flat rate and
+   * free-shipping settings. Empty when no item requires shipping. For
+   * services only: absent from the public graph, and callers other than a
+   * signed service get FORBIDDEN.
+   */
+  shippingQuote: Array<ShippingQuoteMethod>;
 };
 
 
@@ -119,6 +129,11 @@ export type QueryShipmentArgs = {
 
 export type QueryShipmentRatesArgs = {
   shipmentId: Scalars['ID']['input'];
+};
+
+
+export type QueryShippingQuoteArgs = {
+  input: ShippingQuoteInput;
 };
 
 export type Shipment = {
@@ -192,6 +207,56 @@ export type ShipmentStatus =
   /** The carrier is sending the parcel back to the shop. */
   | 'RETURNED';
 
+export type ShippingQuoteAddressInput = {
+  city: Scalars['String']['input'];
+  /** ISO 3166-1 alpha-2 code such as "US". */
+  countryCode: Scalars['String']['input'];
+  line1: Scalars['String']['input'];
+  line2?: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  phone?: InputMaybe<Scalars['String']['input']>;
+  postalCode?: InputMaybe<Scalars['String']['input']>;
+  region?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ShippingQuoteInput = {
+  /** ISO 4217 code; must be the shop currency. */
+  currencyCode: Scalars['String']['input'];
+  destination: ShippingQuoteAddressInput;
+  /** 1 to 250 items. */
+  items: Array<ShippingQuoteItemInput>;
+  /** Merchandise subtotal less discounts: a decimal string in `currencyCode`. */
+  subtotal: Scalars['String']['input'];
+};
+
+export type ShippingQuoteItemInput = {
+  /** At least 1. */
+  quantity: Scalars['Int']['input'];
+  requiresShipping: Scalars['Boolean']['input'];
+  sku: Scalars['String']['input'];
+  /** The variant's weight; null counts SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS. */
+  weight?: InputMaybe<ShippingQuoteWeightInput>;
+};
+
+/** A shipping method a checkout can offer, priced for one parcel. */
+export type ShippingQuoteMethod = {
+  __typename?: 'ShippingQuoteMethod';
+  carrier: Scalars['String']['output'];
+  /** Stable code such as `sandbox:ground` or `flat`, the same in every quote. */
+  code: Scalars['String']['output'];
+  /** Business days to delivery as the carrier estimates; null when unknown. */
+  estimatedDays?: Maybe<Scalars['Int']['output']>;
+  /** Price charged to the customer; 0 when free. */
+  price: Money;
+  service: Scalars['String']['output'];
+};
+
+export type ShippingQuoteWeightInput = {
+  unit: WeightUnit;
+  /** Decimal string such as "2.5". */
+  value: Scalars['String']['input'];
+};
+
 /** A price a carrier quotes for a shipment. */
 export type ShippingRate = {
   __typename?: 'ShippingRate';
@@ -225,6 +290,12 @@ export type UserError = {
   field: Array<Scalars['String']['output']>;
   message: Scalars['String']['output'];
 };
+
+export type WeightUnit =
+  | 'GRAMS'
+  | 'KILOGRAMS'
+  | 'OUNCES'
+  | 'POUNDS';
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
@@ -315,7 +386,11 @@ export type FederationTypes = ResolversObject<{
 export type FederationReferenceTypes = ResolversObject<{
   Order:
     ( { __typename: 'Order' }
-    & GraphQLRecursivePick<FederationTypes['Order'], {"id":true}> );
+    & GraphQLRecursivePick<FederationTypes['Order'], {"id":true}>
+    & ( Record<PropertyKey, never>
+        | GraphQLRecursivePick<FederationTypes['Order'], {"accessGrant":true}>
+        | GraphQLRecursivePick<FederationTypes['Order'], {"accessGrant":true}>
+        | GraphQLRecursivePick<FederationTypes['Order'], {"accessGrant":true}> ) );
   Shipment:
     ( { __typename: 'Shipment' }
     & GraphQLRecursivePick<FederationTypes['Shipment'], {"id":true}> );
@@ -342,10 +417,16 @@ export type ResolversTypes = ResolversObject<{
   ShipmentPayload: ResolverTypeWrapper<Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversTypes['Shipment']> }>;
   ShipmentRatesPayload: ResolverTypeWrapper<ShipmentRatesPayload>;
   ShipmentStatus: ShipmentStatus;
+  ShippingQuoteAddressInput: ShippingQuoteAddressInput;
+  ShippingQuoteInput: ShippingQuoteInput;
+  ShippingQuoteItemInput: ShippingQuoteItemInput;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ShippingQuoteMethod: ResolverTypeWrapper<ShippingQuoteMethod>;
+  ShippingQuoteWeightInput: ShippingQuoteWeightInput;
   ShippingRate: ResolverTypeWrapper<ShippingRate>;
   TrackingEvent: ResolverTypeWrapper<TrackingEventRow>;
   UserError: ResolverTypeWrapper<UserError>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  WeightUnit: WeightUnit;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -365,10 +446,15 @@ export type ResolversParentTypes = ResolversObject<{
   ShipmentLine: ShipmentLine;
   ShipmentPayload: Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversParentTypes['Shipment']> };
   ShipmentRatesPayload: ShipmentRatesPayload;
+  ShippingQuoteAddressInput: ShippingQuoteAddressInput;
+  ShippingQuoteInput: ShippingQuoteInput;
+  ShippingQuoteItemInput: ShippingQuoteItemInput;
+  Boolean: Scalars['Boolean']['output'];
+  ShippingQuoteMethod: ShippingQuoteMethod;
+  ShippingQuoteWeightInput: ShippingQuoteWeightInput;
   ShippingRate: ShippingRate;
   TrackingEvent: TrackingEventRow;
   UserError: UserError;
-  Boolean: Scalars['Boolean']['output'];
 }>;
 
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
@@ -392,6 +478,7 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   shipment?: Resolver<Maybe<ResolversTypes['Shipment']>, ParentType, ContextType, RequireFields<QueryShipmentArgs, 'id'>>;
   shipmentRates?: Resolver<ResolversTypes['ShipmentRatesPayload'], ParentType, ContextType, RequireFields<QueryShipmentRatesArgs, 'shipmentId'>>;
+  shippingQuote?: Resolver<Array<ResolversTypes['ShippingQuoteMethod']>, ParentType, ContextType, RequireFields<QueryShippingQuoteArgs, 'input'>>;
 }>;
 
 export type ShipmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Shipment'] = ResolversParentTypes['Shipment'], FederationReferenceType extends FederationReferenceTypes['Shipment'] = FederationReferenceTypes['Shipment']> = ResolversObject<{
@@ -428,6 +515,14 @@ export type ShipmentRatesPayloadResolvers<ContextType = Context, ParentType exte
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
 }>;
 
+export type ShippingQuoteMethodResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingQuoteMethod'] = ResolversParentTypes['ShippingQuoteMethod']> = ResolversObject<{
+  carrier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  estimatedDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  service?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type ShippingRateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingRate'] = ResolversParentTypes['ShippingRate']> = ResolversObject<{
   carrier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   estimatedDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -460,6 +555,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ShipmentLine?: ShipmentLineResolvers<ContextType>;
   ShipmentPayload?: ShipmentPayloadResolvers<ContextType>;
   ShipmentRatesPayload?: ShipmentRatesPayloadResolvers<ContextType>;
+  ShippingQuoteMethod?: ShippingQuoteMethodResolvers<ContextType>;
   ShippingRate?: ShippingRateResolvers<ContextType>;
   TrackingEvent?: TrackingEventResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;

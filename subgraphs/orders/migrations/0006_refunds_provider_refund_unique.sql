@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "refunds_payment_provider_refund_idx" ON "refunds" USING btree ("payment_id","provider_refund_id") WHERE "refunds"."provider_refund_id" is not null;

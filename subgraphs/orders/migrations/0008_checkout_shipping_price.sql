@@ -1,0 +1,1 @@
+ALTER TABLE "checkouts" ADD COLUMN "shipping_method_price_amount" integer;
