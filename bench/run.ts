@@ -9,8 +9,13 @@
  * buyers that create and complete checkouts with the sandbox provider,
  * over several SKUs and over one hot SKU.
  *
+ * Then it measures how fast a stock change reaches a marketplace
+ * (bench/marketplace-sync.ts): stock adjustments through the gateway and
+ * the delay until the sandbox marketplace stores each new quantity.
+ *
  * BENCH_ONLY=checkout runs only the checkout workloads and prints their
  * section without writing BENCHMARKS.md, for work on the checkout path.
+ * BENCH_ONLY=marketplace does the same for the marketplace sync workloads.
  *
  * Every service runs in its own process as under `npm start`, so the
  * gateway's resident memory is its own. The load generator (autocannon)
@@ -54,6 +59,12 @@ import {
   type CheckoutMeasurement,
 } from './checkout.js';
 import {
+  measureMarketplaceSync,
+  SYNC_POLL_MS,
+  type SyncMeasurement,
+  type SyncWorkload,
+} from './marketplace-sync.js';
+import {
   startChildService,
   stopChildService,
   waitUntilReady,
@@ -61,8 +72,9 @@ import {
 } from '../scripts/supervisor.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
-/** Sections to run: all, or only the checkout workloads. */
+/** Sections to run: all, or only the checkout or marketplace sync workloads. */
 const ONLY_CHECKOUT = process.env.BENCH_ONLY === 'checkout';
+const ONLY_MARKETPLACE = process.env.BENCH_ONLY === 'marketplace';
 /** Concurrent buyers of the checkout workloads. */
 const CHECKOUT_BUYERS = Number(process.env.BENCH_CHECKOUT_BUYERS ?? 20);
 const CHECKOUT_SECONDS = Number(process.env.BENCH_CHECKOUT_SECONDS ?? 15);
@@ -70,6 +82,13 @@ const CHECKOUT_WARMUP_SECONDS = 3;
 /** SKUs the spread checkout workload buys from, one line per checkout. */
 const CHECKOUT_SKUS = 16;
 const WARMUP_SECONDS = 3;
+/** Listings of the marketplace sync workloads, one variant each. */
+const SYNC_VARIANTS = 20;
+/** Bursts of the hot-SKU sync workload, and adjustments per burst. */
+const SYNC_BURSTS = 10;
+const SYNC_BURST_SIZE = 10;
+/** Target of the marketplace sync, in ms from the stock change to the marketplace. */
+const SYNC_TARGET_P99_MS = 2000;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 4100);
 /**
@@ -322,6 +341,121 @@ async function compareWorkloads(
   return { rows, loadAverageBefore, loadAverageAfter: os.loadavg()[0]! };
 }
 
+/** The marketplace sync workloads: adjustments spread over SKUs, then bursts on one SKU. */
+const SYNC_WORKLOADS: SyncWorkload[] = [
+  {
+    name: `${SYNC_VARIANTS} SKUs`,
+    description: `240 adjustments from 4 concurrent senders, each pausing 20 ms after each adjustment, cycling through the ${SYNC_VARIANTS} SKUs`,
+    adjustments: 240,
+    senders: 4,
+    variantOf: (index) => index,
+    pauseAfter: () => 20,
+  },
+  {
+    name: 'bursts on one SKU',
+    description: `${SYNC_BURSTS} bursts of ${SYNC_BURST_SIZE} adjustments sent back to back to one SKU by one sender, 1 s apart`,
+    adjustments: SYNC_BURSTS * SYNC_BURST_SIZE,
+    senders: 1,
+    variantOf: () => 0,
+    pauseAfter: (index) => ((index + 1) % SYNC_BURST_SIZE === 0 ? 1000 : 0),
+  },
+];
+
+interface SyncResult {
+  measurements: SyncMeasurement[];
+  /** The machine's 1-minute load average before and after the workloads. */
+  loadAverage: [number, number];
+}
+
+/** Runs the marketplace sync workloads against the running services. */
+async function runMarketplaceSync(
+  config: Config,
+  gatewayUrl: string,
+): Promise<SyncResult> {
+  const marketplaceSql = benchSql(serviceDatabaseUrl(config, 'marketplace'));
+  const catalogSql = benchSql(serviceDatabaseUrl(config, 'catalog'));
+  try {
+    const loadBefore = os.loadavg()[0]!;
+    const measurements = await measureMarketplaceSync(
+      {
+        gatewayUrl,
+        identityPrivateKey: config.IDENTITY_PRIVATE_KEY!,
+        marketplaceSql,
+        catalogSql,
+      },
+      SYNC_VARIANTS,
+      SYNC_WORKLOADS,
+    );
+    return { measurements, loadAverage: [loadBefore, os.loadavg()[0]!] };
+  } finally {
+    await Promise.all([marketplaceSql.end(), catalogSql.end()]);
+  }
+}
+
+/** Returns the "Stock sync to a marketplace" section of BENCHMARKS.md. */
+function marketplaceSyncSection(result: SyncResult): string {
+  const ms = (value: number) =>
+    Number.isNaN(value) ? 'n/a' : value.toFixed(0);
+  const rows = result.measurements.map(
+    (row) =>
+      `| ${row.name} | ${row.variants} | ${row.adjustments} | ${row.pushes} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${ms(row.max)} | ${ms(row.adjustP50)} |`,
+  );
+  const stageRows = result.measurements.map(
+    (row) =>
+      `| ${row.name} | ${ms(row.taskRecordedP50)} | ${ms(row.taskRecordedP99)} | ${ms(row.adapterWriteP50)} | ${ms(row.adapterWriteP99)} | ${ms(row.observedLagP50)} | ${row.beforeResponse} |`,
+  );
+  const workloads = result.measurements.map(
+    (row) =>
+      `  - ${row.name}: ${row.description}, in ${row.seconds.toFixed(1)} s`,
+  );
+  const problems = result.measurements.flatMap((row) =>
+    row.problems.map((problem) => `- ${row.name}: ${problem}`),
+  );
+  const worst = Math.max(...result.measurements.map((row) => row.p99));
+  return `## Stock sync to a marketplace
+
+Staff adjust stock (\`stockAdjust\` through the gateway as shipped, with a
+staff access token of the admin role) of variants listed on a sandbox
+marketplace connection. Each change goes from the catalog's outbox through
+its event stream to the marketplace service's consumer, which records a
+sync task, and the sync worker pushes the new quantity through the sandbox
+adapter (docs/marketplaces.md, "Sync"). The delay of an adjustment runs
+from its stockAdjust response, which the catalog sends after its commit,
+to the \`updatedAt\` that the sandbox adapter stores with the first
+quantity at least the expected one. Every adjustment adds 1 to 3 units, so
+quantities only grow and a push that coalesced an adjustment with later
+ones counts for it too.
+
+- Command: the same \`npm run bench\` run (\`BENCH_ONLY=marketplace npm run bench\` runs only these workloads and prints this section)
+- Other load: the machine's 1-minute load average was ${result.loadAverage[0].toFixed(1)} before and ${result.loadAverage[1].toFixed(1)} after the workloads, on ${os.cpus().length} cores
+- Listings: a new SANDBOX connection (safety stock 0) with ${SYNC_VARIANTS} new products of one variant each, one listing per variant, all published and synced before the workloads; every service runs with its default sync settings
+- Workloads:
+${workloads.join('\n')}
+- The bench reads the connection's records in \`sandbox_marketplace_records\` and the listings' rows in \`listing_sync_tasks\` every ${SYNC_POLL_MS} ms. Pushes are the connection's \`listing.synced\` events in the marketplace outbox; fewer pushes than adjustments means the sync coalesced changes
+- The target is a p99 of at most ${SYNC_TARGET_P99_MS} ms; the highest p99 here is ${ms(worst)} ms
+
+| workload | SKUs | adjustments | pushes | p50 ms | p95 ms | p99 ms | max ms | stockAdjust p50 ms |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.join('\n')}
+
+Where the time goes, each stage measured from the \`created_at\` of the
+adjustment's \`stock.changed\` event in the catalog outbox (the start of
+the catalog transaction): until the consumer recorded the listing's sync
+task (\`listing_sync_tasks.updated_at\`, the catalog commit, the event
+stream's long-poll and the consumer's transaction) and until the adapter
+wrote the quantity (that, plus the worker's wake-up, its claim, the
+catalog read of the variants and the adapter's write). A task recorded
+twice between two reads of the bench shows only its later time, so the
+first column can be a few ms high. The last columns are the time from the
+adapter's write to the bench reading it, and how many adjustments the
+marketplace stored before their stockAdjust response arrived (counted as 0 ms).
+
+| workload | task recorded p50 ms | task recorded p99 ms | adapter write p50 ms | adapter write p99 ms | write to read p50 ms | before response |
+|---|---:|---:|---:|---:|---:|---:|
+${stageRows.join('\n')}
+${problems.length > 0 ? `\nProblems:\n\n${problems.join('\n')}\n` : ''}`;
+}
+
 /** Creates a partner key in the gateway database and returns the key. */
 async function createBenchPartnerKey(config: Config): Promise<string> {
   const database = connectDatabase(gatewayDatabaseUrl(config)!, tables, {
@@ -461,6 +595,7 @@ function writeReport(
   comparison: Comparison,
   productsPerPage: number,
   checkout: CheckoutResult[],
+  marketplaceSync: SyncResult,
 ): void {
   const rows = results.map(
     (result) =>
@@ -511,7 +646,8 @@ is charged and none is rejected.
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 ${comparisonRows.join('\n')}
 
-${checkoutSection(checkout)}`;
+${checkoutSection(checkout)}
+${marketplaceSyncSection(marketplaceSync)}`;
   writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), text);
   process.stdout.write(text);
 }
@@ -722,6 +858,12 @@ async function main(): Promise<void> {
         orders: children[SERVICE_NAMES.indexOf('orders')]!.process.pid!,
         catalog: children[SERVICE_NAMES.indexOf('catalog')]!.process.pid!,
       });
+    if (ONLY_MARKETPLACE) {
+      process.stdout.write(
+        marketplaceSyncSection(await runMarketplaceSync(config, gatewayUrl)),
+      );
+      return;
+    }
     if (ONLY_CHECKOUT) {
       const checkouts = await runCheckouts();
       if (process.env.BENCH_STATEMENTS_FILE) {
@@ -768,7 +910,15 @@ async function main(): Promise<void> {
         gatewayPid: gateway.process.pid!,
       },
     ]);
-    writeReport(results, comparison, productsPerPage, await runCheckouts());
+    const checkouts = await runCheckouts();
+    const marketplaceSync = await runMarketplaceSync(config, gatewayUrl);
+    writeReport(
+      results,
+      comparison,
+      productsPerPage,
+      checkouts,
+      marketplaceSync,
+    );
   } finally {
     clearInterval(identityRefresh);
     for (const child of children.reverse())

@@ -271,16 +271,18 @@ function sendError(
  * Only callers with a signed service identity are served: 401 without a
  * valid identity header, 403 for other kinds of callers, 400 for a
  * malformed parameter. `close` ends every waiting request, so the HTTP
- * server can close without waiting for them.
+ * server can close without waiting for them, and resolves once no request
+ * reads the database any more, so the pool can close after it.
  */
 export function createEventStreamRoute(options: {
   db: ExecutingDatabase;
   sql: Sql;
   authenticate(request: IncomingMessage): Promise<SubgraphCaller>;
   logger: Logger;
-}): { route: RouteHandler; close(): void } {
+}): { route: RouteHandler; close(): Promise<void> } {
   const { db, logger } = options;
   const notifications = new CommitNotifications(options.sql, logger);
+  const reads = new Set<Promise<EventPage>>();
 
   async function readWaiting(
     query: StreamQuery,
@@ -355,10 +357,24 @@ export function createEventStreamRoute(options: {
     // A client that goes away ends its wait.
     const gone = new AbortController();
     response.on('close', () => gone.abort());
-    const page = await readWaiting(query, gone.signal);
+    const read = readWaiting(query, gone.signal);
+    reads.add(read);
+    let page: EventPage;
+    try {
+      page = await read;
+    } finally {
+      reads.delete(read);
+    }
     if (response.destroyed) return;
     sendJson(response, 200, page);
   };
 
-  return { route, close: () => notifications.close() };
+  return {
+    route,
+    async close() {
+      notifications.close();
+      // A failed read is logged by the request that made it.
+      await Promise.allSettled([...reads]);
+    },
+  };
 }

@@ -241,7 +241,7 @@ export async function startSubgraph<
         ? options.listener.serve(handler)
         : await listen(handler, options.host, options.port);
   } catch (error) {
-    eventStream.close();
+    await eventStream.close();
     await apollo.stop();
     await background.stop?.();
     await database.close();
@@ -259,10 +259,13 @@ export async function startSubgraph<
     database,
     async close() {
       // Requests waiting for events answer now instead of holding the close.
-      eventStream.close();
+      const eventReadsEnded = eventStream.close();
       await http.close(config.SHUTDOWN_GRACE_MS);
       await apollo.stop();
+      // Background work and event reads end before the pool closes, so
+      // their queries never meet a closed connection at shutdown.
       await background.stop?.();
+      await eventReadsEnded;
       await database.close();
       logger.info(`${definition.name} subgraph stopped`);
     },

@@ -36,8 +36,10 @@ export function startChildService(
       process.stdout.write(`${prefix}${line}\n`);
     });
   }
+  // 'close' comes after 'exit' once the output pipes are read to the end,
+  // so a service's last lines print before the next service is stopped.
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
+    child.once('close', (code) => resolve(code));
   });
   return { name, process: child, exited };
 }

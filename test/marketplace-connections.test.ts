@@ -18,6 +18,13 @@ import {
 const CLIENT_ID = 'ebay-client-id-9f3e';
 const CLIENT_SECRET = 'ebay-client-secret-b81c4d';
 const REFRESH_TOKEN = 'ebay-refresh-token-77aa02';
+const EBAY_SETTINGS = {
+  marketplaceId: 'EBAY_US',
+  merchantLocationKey: 'main',
+  fulfillmentPolicyId: '6196932000',
+  paymentPolicyId: '6196934000',
+  returnPolicyId: '6196936000',
+};
 let stack: TestStack;
 
 function marketplaceDb() {
@@ -79,7 +86,7 @@ describe('marketplace connections', () => {
           clientSecret: CLIENT_SECRET,
           refreshToken: REFRESH_TOKEN,
         },
-        settings: { marketplaceId: 'EBAY_US', merchantLocationKey: 'main' },
+        settings: EBAY_SETTINGS,
         priceRule: {
           adjustmentBasisPoints: 500,
           fixedAdjustment: { amount: '-0.25' },
@@ -198,6 +205,116 @@ describe('marketplace connections', () => {
         code: 'NOT_FOUND',
       },
     ]);
+  });
+
+  it('rejects an eBay connection without required settings', async () => {
+    const credentials = {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      refreshToken: REFRESH_TOKEN,
+    };
+    const required = Object.keys(
+      EBAY_SETTINGS,
+    ) as (keyof typeof EBAY_SETTINGS)[];
+    for (const field of required) {
+      const settings: Record<string, string> = { ...EBAY_SETTINGS };
+      delete settings[field];
+      const result = await asAdmin(CREATE, {
+        input: {
+          name: `eBay without ${field}`,
+          kind: 'EBAY',
+          credentials,
+          settings,
+        },
+      });
+      expect(result.errors).toBeUndefined();
+      const payload = result.data!.marketplaceConnectionCreate;
+      expect(payload.connection).toBeNull();
+      expect(payload.userErrors).toEqual([
+        {
+          field: ['input', 'settings', field],
+          message: expect.stringContaining(`settings.${field}`),
+          code: 'REQUIRED',
+        },
+      ]);
+    }
+
+    const withoutSettings = await asAdmin(CREATE, {
+      input: { name: 'eBay without settings', kind: 'EBAY', credentials },
+    });
+    const fields =
+      withoutSettings.data!.marketplaceConnectionCreate.userErrors.map(
+        (error: { field: string[] }) => error.field.join('.'),
+      );
+    expect(fields).toEqual(required.map((field) => `input.settings.${field}`));
+
+    const invalid = await asAdmin(CREATE, {
+      input: {
+        name: 'eBay with an invalid marketplace id',
+        kind: 'EBAY',
+        credentials,
+        settings: { ...EBAY_SETTINGS, marketplaceId: 'US' },
+      },
+    });
+    const invalidPayload = invalid.data!.marketplaceConnectionCreate;
+    expect(invalidPayload.connection).toBeNull();
+    expect(invalidPayload.userErrors).toEqual([
+      {
+        field: ['input', 'settings', 'marketplaceId'],
+        message: expect.stringContaining('EBAY_US'),
+        code: 'INVALID',
+      },
+    ]);
+    expect(JSON.stringify(invalid)).not.toContain(CLIENT_SECRET);
+
+    const rows = await marketplaceDb()
+      .select({ name: tables.marketplaceConnections.name })
+      .from(tables.marketplaceConnections)
+      .where(eq(tables.marketplaceConnections.kind, 'EBAY'));
+    expect(rows.map((row) => row.name)).toEqual(['eBay US']);
+  });
+
+  it('rejects replacing eBay settings with incomplete ones', async () => {
+    const created = await asAdmin(CREATE, {
+      input: {
+        name: 'eBay to update',
+        kind: 'EBAY',
+        credentials: {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          refreshToken: REFRESH_TOKEN,
+        },
+        settings: EBAY_SETTINGS,
+      },
+    });
+    const id = created.data!.marketplaceConnectionCreate.connection.id;
+
+    const updated = await asAdmin(
+      `mutation ($input: MarketplaceConnectionUpdateInput!) {
+        marketplaceConnectionUpdate(input: $input) {
+          connection { id }
+          userErrors { field message code }
+        }
+      }`,
+      { input: { id, settings: { marketplaceId: 'EBAY_GB' } } },
+    );
+    const payload = updated.data!.marketplaceConnectionUpdate;
+    expect(payload.connection).toBeNull();
+    expect(
+      payload.userErrors.map((error: { field: string[] }) =>
+        error.field.join('.'),
+      ),
+    ).toEqual([
+      'input.settings.merchantLocationKey',
+      'input.settings.fulfillmentPolicyId',
+      'input.settings.paymentPolicyId',
+      'input.settings.returnPolicyId',
+    ]);
+    const [row] = await marketplaceDb()
+      .select({ settings: tables.marketplaceConnections.settings })
+      .from(tables.marketplaceConnections)
+      .where(eq(tables.marketplaceConnections.id, id));
+    expect(row!.settings).toEqual(EBAY_SETTINGS);
   });
 
   it('forbids support staff to manage connections', async () => {

@@ -90,6 +90,8 @@ interface StartedGraph {
 
 const dataDirs: string[] = [];
 const groups: number[] = [];
+/** PostgreSQL servers, which run in process groups of their own. */
+const databaseServers: number[] = [];
 
 afterAll(() => {
   for (const pid of groups) {
@@ -99,9 +101,21 @@ afterAll(() => {
       // The group has ended.
     }
   }
+  for (const pid of databaseServers) {
+    try {
+      process.kill(pid, 'SIGQUIT');
+    } catch {
+      // The server has ended.
+    }
+  }
   for (const folder of dataDirs)
     rmSync(folder, { recursive: true, force: true });
 });
+
+/** Returns the PostgreSQL server process (the postmaster) among `pids`. */
+function databaseServerOf(pids: number[]): number | undefined {
+  return pids.find((pid) => /\/bin\/postgres -D /.test(commandLine(pid)));
+}
 
 /**
  * Runs `npm start` on a fresh data folder and free ports, in its own
@@ -109,7 +123,7 @@ afterAll(() => {
  * as a terminal's Ctrl-C would. Only the ports are set: the supervisor
  * points the gateway at the subgraphs' ports by itself.
  */
-async function startGraph(): Promise<StartedGraph> {
+async function startGraph(logLevel = 'warn'): Promise<StartedGraph> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'commerce-graph-start-'));
   chmodSync(dataDir, 0o777);
   dataDirs.push(dataDir);
@@ -123,7 +137,7 @@ async function startGraph(): Promise<StartedGraph> {
     ORDERS_PORT: String(ports[3]),
     SHIPMENTS_PORT: String(ports[4]),
     MARKETPLACE_PORT: String(ports[5]),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: logLevel,
   };
   // A fresh data folder means the embedded server, whatever the run uses.
   delete environment.DATABASE_URL;
@@ -152,12 +166,15 @@ async function startGraph(): Promise<StartedGraph> {
   );
   const gatewayUrl = `http://127.0.0.1:${ports[1]}/graphql`;
   expect(output).toContain(`gateway      ${gatewayUrl}`);
+  const databaseServer = databaseServerOf(descendantsOf(child.pid!));
+  if (databaseServer !== undefined) databaseServers.push(databaseServer);
   return { child, gatewayUrl, output: () => output, exited };
 }
 
 describe('npm start', () => {
   it('serves the sample catalog and stops on SIGINT', async () => {
-    const { child, gatewayUrl, output, exited } = await startGraph();
+    // Level info, for the lines each service logs when it has stopped.
+    const { child, gatewayUrl, output, exited } = await startGraph('info');
 
     const result = await postGraphQL<any>(
       gatewayUrl,
@@ -213,11 +230,34 @@ describe('npm start', () => {
     );
     expect(started.filter(isAlive)).toEqual([]);
     expect(output()).toContain('All services stopped.');
+
+    // Nothing fails at shutdown: the database outlives every service.
+    const lines = output().split('\n');
+    expect(lines.filter((line) => line.includes('57P03'))).toEqual([]);
+    expect(lines.filter((line) => line.includes('TypeError'))).toEqual([]);
+    expect(lines.filter((line) => line.includes('"stack"'))).toEqual([]);
+    expect(lines.filter((line) => /^\S*\s+at \S/.test(line))).toEqual([]);
+
+    // The gateway stops first, then the subgraphs, then the database.
+    const lineOf = (text: string) => {
+      const index = lines.findIndex((line) => line.includes(text));
+      expect(index, `a line containing "${text}"`).toBeGreaterThanOrEqual(0);
+      return index;
+    };
+    const gatewayStopped = lineOf('"msg":"gateway stopped"');
+    const databaseStopped = lineOf('"msg":"embedded PostgreSQL stopped"');
+    for (const name of ['catalog', 'orders', 'shipments', 'marketplace']) {
+      const subgraphStopped = lineOf(`"msg":"${name} subgraph stopped"`);
+      expect(subgraphStopped).toBeGreaterThan(gatewayStopped);
+      expect(subgraphStopped).toBeLessThan(databaseStopped);
+    }
   }, 240_000);
 
   it('stops the services when the supervisor is killed', async () => {
     const { child } = await startGraph();
     const started = descendantsOf(child.pid!);
+    const databaseServer = databaseServerOf(started);
+    expect(databaseServer).toBeDefined();
     // The node process itself, not the `sh -c` that npm runs it through.
     const supervisor = started.find((pid) =>
       /^\S*node --import tsx scripts\/start\.ts/.test(commandLine(pid)),
@@ -236,5 +276,15 @@ describe('npm start', () => {
       'the services to stop after their supervisor died',
     );
     expect(services.filter(isAlive)).toEqual([]);
+
+    // The server runs in a process group of its own, so it keeps running
+    // for the next start on the data folder until it is stopped.
+    expect(isAlive(databaseServer!)).toBe(true);
+    process.kill(databaseServer!, 'SIGINT');
+    await waitFor(
+      () => !isAlive(databaseServer!),
+      30_000,
+      'the PostgreSQL server to stop',
+    );
   }, 240_000);
 });

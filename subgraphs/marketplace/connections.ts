@@ -14,6 +14,7 @@ import {
   parseDecimalToMinorUnits,
 } from '../../platform/money.js';
 import { MarketplaceError } from './adapters/adapter.js';
+import { ebaySettingsProblems } from './adapters/index.js';
 import * as tables from './db/tables.js';
 import type {
   MarketplaceConnectionRow,
@@ -286,6 +287,36 @@ function missingCredentials(
     );
 }
 
+/**
+ * Checks that an EBAY connection's settings have every field a publish
+ * sends to eBay, in the form eBay accepts, so an incomplete connection is
+ * rejected when it is saved rather than failing in every later push.
+ * Fields that checkSettings already rejected get no second error.
+ */
+function invalidSettings(
+  kind: MarketplaceConnectionRow['kind'],
+  settings: MarketplaceSettingsValue | undefined,
+  errors: UserError[],
+): UserError[] {
+  if (kind !== 'EBAY') return [];
+  const reported = new Set(errors.map((error) => error.field.join('.')));
+  return ebaySettingsProblems({ ...settings })
+    .filter((problem) => !reported.has(`input.settings.${problem.field}`))
+    .map((problem) =>
+      problem.missing
+        ? userError(
+            ['input', 'settings', problem.field],
+            `An EBAY connection needs settings.${problem.field}, because eBay rejects a listing without it.`,
+            UserErrorCode.Required,
+          )
+        : userError(
+            ['input', 'settings', problem.field],
+            `Invalid settings.${problem.field}: it ${problem.reason}.`,
+            UserErrorCode.Invalid,
+          ),
+    );
+}
+
 /** Encrypts credentials for the row `connectionId`, with the hint to show. */
 async function sealCredentials(
   config: Config,
@@ -321,6 +352,7 @@ export async function createConnection(
   const errors: UserError[] = [];
   const checked = checkFields(input, config, errors);
   errors.push(...missingCredentials(input.kind, checked.credentials));
+  errors.push(...invalidSettings(input.kind, checked.settings, errors));
   if (errors.length > 0) return failed(errors);
 
   const id = uuidv7();
@@ -362,6 +394,10 @@ export async function updateConnection(
     if (checked.credentials !== undefined) {
       const missing = missingCredentials(existing.kind, checked.credentials);
       if (missing.length > 0) return failed(missing);
+    }
+    if (checked.settings !== undefined) {
+      const invalid = invalidSettings(existing.kind, checked.settings, []);
+      if (invalid.length > 0) return failed(invalid);
     }
 
     const changes: Partial<typeof tables.marketplaceConnections.$inferInsert> =

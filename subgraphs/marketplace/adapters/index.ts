@@ -110,6 +110,59 @@ const POLICY_FIELDS = [
   'returnPolicyId',
 ] as const;
 
+/** Settings an eBay connection stores that every publish sends to eBay. */
+export const EBAY_REQUIRED_SETTINGS = [
+  'marketplaceId',
+  'merchantLocationKey',
+  ...POLICY_FIELDS,
+] as const;
+
+/** A missing or invalid field of an eBay connection's stored settings. */
+export interface EbaySettingsProblem {
+  field: string;
+  /** True when the field is absent, false when its value is invalid. */
+  missing: boolean;
+  reason: string;
+}
+
+/**
+ * Checks the stored settings of an eBay connection with the rules that
+ * createMarketplaceAdapter applies when the connection pushes. The
+ * marketplace id, the inventory location and the three business policy
+ * ids are required, because the connections API has no credentials field
+ * for them. `categoryId` is checked when given. Reasons name fields, never
+ * values.
+ */
+export function ebaySettingsProblems(
+  settings: Record<string, string | null | undefined>,
+): EbaySettingsProblem[] {
+  const problems: EbaySettingsProblem[] = [];
+  const formats: Record<string, z.ZodType> = {
+    marketplaceId: ebayCredentialsSchema.shape.marketplaceId,
+    merchantLocationKey: ebayCredentialsSchema.shape.merchantLocationKey,
+    categoryId: ebaySettingsSchema.shape.categoryId,
+  };
+  for (const field of EBAY_REQUIRED_SETTINGS) {
+    const value = settings[field];
+    if (value === null || value === undefined || value.trim() === '') {
+      problems.push({ field, missing: true, reason: 'is required' });
+    }
+  }
+  for (const [field, schema] of Object.entries(formats)) {
+    const value = settings[field];
+    if (value === null || value === undefined || value.trim() === '') continue;
+    const result = schema.safeParse(value);
+    if (!result.success) {
+      problems.push({
+        field,
+        missing: false,
+        reason: result.error.issues[0]?.message ?? 'is invalid',
+      });
+    }
+  }
+  return problems;
+}
+
 /**
  * Returns the adapter of a connection. Throws MarketplaceCredentialsError
  * when the kind is unknown or the credentials or settings are invalid.

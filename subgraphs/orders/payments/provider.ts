@@ -150,9 +150,9 @@ export interface PaymentProvider {
     idempotencyKey: string,
     reference?: string,
   ): Promise<ProviderRefund>;
-  /** The payment as the provider sees it now. */
+  /** The payment as the provider reports it now. */
   status(providerPaymentId: string): Promise<ProviderPayment>;
-  /** A refund as the provider sees it now, such as a `pending` one. */
+  /** A refund as the provider reports it now, such as a `pending` one. */
   refundStatus(providerRefundId: string): Promise<ProviderRefund>;
   /**
    * Every refund of a payment, whoever made it (the shop or the provider's

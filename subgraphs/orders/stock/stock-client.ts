@@ -40,7 +40,7 @@ export interface LineWeight {
 }
 
 export type LineProblemCode =
-  /** Less is available than the lines ask for; `available` says how many. */
+  /** Less is available than the lines ask for; `available` gives how many. */
   | 'OUT_OF_STOCK'
   | 'UNKNOWN_SKU'
   /** The variant cannot be bought here (an external or inactive product). */
