@@ -5,6 +5,7 @@ import { Agent } from 'undici';
 import {
   isProduction,
   SERVICE_NAMES,
+  servicePort,
   serviceUrlOverride,
   type Config,
   type ServiceName,
@@ -45,6 +46,7 @@ import {
 } from './safelist/index.js';
 import { checkSubgraphReadiness } from './readiness.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
+import { startWebhooks } from './webhooks/index.js';
 import {
   createSupergraphFileSource,
   readSubgraphEndpoints,
@@ -237,6 +239,21 @@ export async function startGateway(
     },
   });
 
+  // Webhooks keep endpoints and deliveries in the gateway database.
+  const webhooks = identity.db
+    ? startWebhooks({
+        config,
+        logger,
+        db: identity.db,
+        authenticate: (request) => identity.authenticate(request),
+        subgraphUrl: (service) =>
+          routingUrl(
+            service,
+            `http://${config.HOST}:${servicePort(config, service)}/graphql`,
+          ),
+      })
+    : undefined;
+
   let http: RunningHttpServer;
   try {
     // Identity routes (sign-in, partner keys) take methods other than GET,
@@ -255,6 +272,7 @@ export async function startGateway(
         // Before the identity routes, which own the rest of
         // /admin/partner-keys/.
         if (await handleSafelistRequest(request, response)) return;
+        if (await webhooks?.handleRequest(request, response)) return;
         if (await identity.handleRequest(request, response)) return;
         await handler(request, response);
       },
@@ -262,6 +280,7 @@ export async function startGateway(
       options.port,
     );
   } catch (error) {
+    await webhooks?.close();
     await apollo.stop();
     await dispatcher.destroy();
     await identity.close();
@@ -285,6 +304,7 @@ export async function startGateway(
     stopping = true;
     logger.info('gateway stopping');
     await http.close(config.SHUTDOWN_GRACE_MS);
+    await webhooks?.close();
     await apollo.stop();
     // Every client request has finished or been cut off by now, so no
     // client waits for a subgraph request that is still pending.

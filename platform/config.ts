@@ -285,6 +285,37 @@ const environmentSchema = z.object({
   // Brand given in the feed for products without a vendor, such as the
   // shop's own label; unset leaves such products without a brand.
   FEED_DEFAULT_BRAND: optionalString,
+  // Webhook deliveries from the gateway (see docs/webhooks.md). Attempts per
+  // delivery, including the first; the pause after attempt n is
+  // WEBHOOK_RETRY_BASE_MS * 2^(n-1), so the defaults spread 8 attempts
+  // over about 4.2 hours.
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  WEBHOOK_RETRY_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400_000)
+    .default(120_000),
+  // Time in ms that one webhook request may take before it counts as failed.
+  WEBHOOK_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(60_000)
+    .default(10_000),
+  // How often in ms the delivery worker looks for due deliveries.
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(60_000)
+    .default(1_000),
+  // Development only: lets webhook URLs resolve to loopback addresses, such
+  // as a receiver on 127.0.0.1. Production mode ignores it.
+  WEBHOOK_ALLOW_LOOPBACK: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
 });
 
 /** True for `scheme://host[:port]` exactly as browsers send it in `Origin`. */

@@ -1,15 +1,19 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigserial,
   boolean,
   check,
   doublePrecision,
   index,
+  integer,
+  jsonb,
   pgTable,
   text,
   timestamp,
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { eventConsumerPositionsTable } from '../../platform/event-consumer.js';
 import { signInAttemptsTable } from '../../platform/sign-in-throttle.js';
 
 /**
@@ -133,4 +137,108 @@ export const rateLimitBuckets = pgTable(
  */
 export const staffSignInAttempts = signInAttemptsTable(
   'staff_sign_in_attempts',
+);
+
+/**
+ * Positions of the gateway's event consumers, which record webhook
+ * deliveries from every subgraph's stream (gateway/webhooks/consumer.ts).
+ */
+export const eventConsumerPositions = eventConsumerPositionsTable();
+
+const updatedAt = timestamp('updated_at', { withTimezone: true, mode: 'date' })
+  .notNull()
+  .defaultNow();
+
+/**
+ * Webhook endpoints that receive signed domain events (docs/webhooks.md).
+ * An endpoint belongs to one partner key or, when `partner_key_id` is
+ * null, to the staff member in `staff_owner`.
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: uuid('id').primaryKey(),
+    partnerKeyId: uuid('partner_key_id').references(() => partnerKeys.id, {
+      onDelete: 'cascade',
+    }),
+    /** Staff subject that owns the endpoint; null for a partner's endpoint. */
+    staffOwner: text('staff_owner'),
+    url: text('url').notNull(),
+    eventTypes: text('event_types').array().notNull(),
+    /** The signing secret, encrypted by platform/secrets.ts. */
+    secretEncrypted: text('secret_encrypted').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Failed attempts since the last successful delivery. */
+    failureCount: integer('failure_count').notNull().default(0),
+    createdAt,
+    updatedAt,
+  },
+  (table) => [
+    check(
+      'webhook_endpoints_owner_check',
+      sql`(${table.partnerKeyId} is null) <> (${table.staffOwner} is null)`,
+    ),
+    index('webhook_endpoints_partner_key_idx').on(table.partnerKeyId),
+  ],
+);
+
+/**
+ * One domain event to send to one endpoint. `sequence` orders an
+ * endpoint's deliveries: the consumers insert them in stream order.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey(),
+    sequence: bigserial('sequence', { mode: 'number' }).notNull().unique(),
+    endpointId: uuid('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    eventId: text('event_id').notNull(),
+    /** Subgraph whose stream the event came from. */
+    source: text('source').notNull(),
+    /** The event's position in its source stream. */
+    eventPosition: text('event_position').notNull(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').notNull(),
+    occurredAt: timestamp('occurred_at', {
+      withTimezone: true,
+      mode: 'date',
+    }).notNull(),
+    status: text('status', { enum: ['PENDING', 'SUCCEEDED', 'FAILED'] })
+      .notNull()
+      .default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', {
+      withTimezone: true,
+      mode: 'date',
+    })
+      .notNull()
+      .defaultNow(),
+    /**
+     * Until this time a worker is sending the delivery and no other worker
+     * takes it; the lease outlives the request timeout.
+     */
+    leasedUntil: timestamp('leased_until', {
+      withTimezone: true,
+      mode: 'date',
+    }),
+    lastResponseStatus: integer('last_response_status'),
+    lastError: text('last_error'),
+    createdAt,
+    updatedAt,
+  },
+  (table) => [
+    unique('webhook_deliveries_endpoint_event_unique').on(
+      table.endpointId,
+      table.eventId,
+    ),
+    check(
+      'webhook_deliveries_status_check',
+      sql`${table.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`,
+    ),
+    index('webhook_deliveries_pending_idx')
+      .on(table.endpointId, table.sequence)
+      .where(sql`${table.status} = 'PENDING'`),
+  ],
 );

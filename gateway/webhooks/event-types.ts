@@ -1,0 +1,46 @@
+import type { ServiceName } from '../../platform/config.js';
+import type { Scope } from '../../platform/permissions.js';
+
+/**
+ * Event types that webhooks may subscribe to, each with the subgraph that
+ * emits it and the scope a partner key needs to receive it. The types and
+ * their payloads are listed in docs/events.md.
+ */
+export const WEBHOOK_EVENT_TYPES: Record<
+  string,
+  { service: ServiceName; scope: Scope }
+> = {
+  'product.created': { service: 'catalog', scope: 'read_products' },
+  'product.updated': { service: 'catalog', scope: 'read_products' },
+  'stock.changed': { service: 'catalog', scope: 'read_inventory' },
+  'order.created': { service: 'orders', scope: 'read_orders' },
+  'order.paid': { service: 'orders', scope: 'read_orders' },
+  'order.partially_refunded': { service: 'orders', scope: 'read_orders' },
+  'order.refunded': { service: 'orders', scope: 'read_orders' },
+  'order.cancelled': { service: 'orders', scope: 'read_orders' },
+  'order.financial_status_changed': {
+    service: 'orders',
+    scope: 'read_orders',
+  },
+  'order.needs_attention': { service: 'orders', scope: 'read_orders' },
+  'payment.authorized': { service: 'orders', scope: 'read_orders' },
+  'payment.captured': { service: 'orders', scope: 'read_orders' },
+  'payment.declined': { service: 'orders', scope: 'read_orders' },
+  'payment.pending': { service: 'orders', scope: 'read_orders' },
+  'payment.requires_action': { service: 'orders', scope: 'read_orders' },
+  'shipment.created': { service: 'shipments', scope: 'read_shipments' },
+  'shipment.status_changed': {
+    service: 'shipments',
+    scope: 'read_shipments',
+  },
+  'shipment.delivered': { service: 'shipments', scope: 'read_shipments' },
+  'listing.synced': { service: 'marketplace', scope: 'read_listings' },
+  'listing.sync_failed': { service: 'marketplace', scope: 'read_listings' },
+};
+
+/** Returns the webhook event types that `service` emits. */
+export function eventTypesOf(service: ServiceName): string[] {
+  return Object.entries(WEBHOOK_EVENT_TYPES)
+    .filter(([, entry]) => entry.service === service)
+    .map(([type]) => type);
+}

@@ -1,0 +1,416 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { GraphQLError } from 'graphql';
+import { z } from 'zod';
+import type { Config } from '../../platform/config.js';
+import { ErrorCode, summarizeError } from '../../platform/errors.js';
+import { sendJson } from '../../platform/http-server.js';
+import { isUuid, uuidv7 } from '../../platform/ids.js';
+import type { Logger } from '../../platform/logger.js';
+import type { CallerIdentity } from '../caller.js';
+import { tables, type GatewayDatabase } from '../db/database.js';
+import {
+  allowMethods,
+  parseBody,
+  readJsonBody,
+  RouteError,
+} from '../json-routes.js';
+import { WEBHOOK_EVENT_TYPES } from './event-types.js';
+import {
+  secretContext,
+  urlGuardSettings,
+  webhookSecretBox,
+} from './settings.js';
+import { createWebhookSecret } from './signature.js';
+import { checkWebhookUrl, WebhookUrlError } from './url-guard.js';
+
+const WEBHOOKS_PATH = '/admin/webhooks';
+/** Largest JSON body the webhook routes accept, in bytes. */
+const BODY_LIMIT_BYTES = 16 * 1024;
+/** Deliveries listed per request, newest first. */
+const DELIVERY_LIST_LIMIT = 100;
+
+const createBody = z.object({
+  url: z.string().min(1).max(2048),
+  eventTypes: z.array(z.string()).min(1).max(50),
+  /** Staff only: the partner key that owns the endpoint. */
+  partnerKeyId: z.string().optional(),
+});
+
+/** Who may use the webhook routes, and on which endpoints. */
+type Manager =
+  | { kind: 'staff'; subject: string }
+  | { kind: 'partner'; partnerKeyId: string; scopes: string[] };
+
+const endpointColumns = {
+  id: tables.webhookEndpoints.id,
+  partnerKeyId: tables.webhookEndpoints.partnerKeyId,
+  staffOwner: tables.webhookEndpoints.staffOwner,
+  url: tables.webhookEndpoints.url,
+  eventTypes: tables.webhookEndpoints.eventTypes,
+  enabled: tables.webhookEndpoints.enabled,
+  failureCount: tables.webhookEndpoints.failureCount,
+  createdAt: tables.webhookEndpoints.createdAt,
+  updatedAt: tables.webhookEndpoints.updatedAt,
+};
+
+const deliveryColumns = {
+  id: tables.webhookDeliveries.id,
+  endpointId: tables.webhookDeliveries.endpointId,
+  eventId: tables.webhookDeliveries.eventId,
+  source: tables.webhookDeliveries.source,
+  eventPosition: tables.webhookDeliveries.eventPosition,
+  type: tables.webhookDeliveries.type,
+  status: tables.webhookDeliveries.status,
+  attempts: tables.webhookDeliveries.attempts,
+  nextAttemptAt: tables.webhookDeliveries.nextAttemptAt,
+  lastResponseStatus: tables.webhookDeliveries.lastResponseStatus,
+  lastError: tables.webhookDeliveries.lastError,
+  createdAt: tables.webhookDeliveries.createdAt,
+  updatedAt: tables.webhookDeliveries.updatedAt,
+};
+
+/**
+ * Creates the handler of the webhook routes (docs/webhooks.md):
+ *
+ * - `GET /admin/webhooks` lists endpoints;
+ * - `POST /admin/webhooks` `{ url, eventTypes, partnerKeyId? }` creates one
+ *   and returns its signing secret once;
+ * - `DELETE /admin/webhooks/<id>` deletes one with its deliveries;
+ * - `POST /admin/webhooks/<id>/enable` enables a disabled endpoint;
+ * - `GET /admin/webhooks/<id>/deliveries` lists its latest deliveries;
+ * - `POST /admin/webhooks/<id>/deliveries/<deliveryId>/redeliver` sends one
+ *   delivery again.
+ *
+ * Staff with manage_partner_keys manage every endpoint. A partner key
+ * manages the endpoints it owns and subscribes only to event types whose
+ * read scope it holds. `authenticate` is the identity layer's, which
+ * throws GraphQL errors with an HTTP status. The handler returns false for
+ * any other path.
+ */
+export function createWebhookRoutes(options: {
+  config: Config;
+  db: GatewayDatabase;
+  authenticate(request: IncomingMessage): Promise<CallerIdentity>;
+  logger: Logger;
+}) {
+  const { config, db, logger } = options;
+
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    pathname: string,
+  ): Promise<boolean> {
+    if (
+      pathname !== WEBHOOKS_PATH &&
+      !pathname.startsWith(`${WEBHOOKS_PATH}/`)
+    ) {
+      return false;
+    }
+    const method = request.method ?? 'GET';
+    const parts = pathname.slice(WEBHOOKS_PATH.length + 1).split('/');
+    if (pathname === WEBHOOKS_PATH) {
+      allowMethods(method, ['GET', 'POST']);
+      const manager = await managerOf(request);
+      if (method === 'GET') {
+        sendJson(response, 200, { webhooks: await listEndpoints(manager) });
+      } else {
+        await createEndpoint(request, response, manager);
+      }
+      return true;
+    }
+    const endpointId = parts[0]!;
+    if (parts.length === 1) {
+      allowMethods(method, ['DELETE']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      await db
+        .delete(tables.webhookEndpoints)
+        .where(eq(tables.webhookEndpoints.id, endpoint.id));
+      logger.info({ endpointId: endpoint.id }, 'webhook endpoint deleted');
+      sendJson(response, 200, endpoint);
+      return true;
+    }
+    if (parts.length === 2 && parts[1] === 'enable') {
+      allowMethods(method, ['POST']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      const [updated] = await db
+        .update(tables.webhookEndpoints)
+        .set({ enabled: true, failureCount: 0, updatedAt: new Date() })
+        .where(eq(tables.webhookEndpoints.id, endpoint.id))
+        .returning(endpointColumns);
+      logger.info({ endpointId: endpoint.id }, 'webhook endpoint enabled');
+      sendJson(response, 200, updated);
+      return true;
+    }
+    if (parts.length === 2 && parts[1] === 'deliveries') {
+      allowMethods(method, ['GET']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      const deliveries = await db
+        .select(deliveryColumns)
+        .from(tables.webhookDeliveries)
+        .where(eq(tables.webhookDeliveries.endpointId, endpoint.id))
+        .orderBy(desc(tables.webhookDeliveries.sequence))
+        .limit(DELIVERY_LIST_LIMIT);
+      sendJson(response, 200, { deliveries });
+      return true;
+    }
+    if (
+      parts.length === 4 &&
+      parts[1] === 'deliveries' &&
+      parts[3] === 'redeliver'
+    ) {
+      allowMethods(method, ['POST']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      await redeliver(response, endpoint.id, parts[2]!);
+      return true;
+    }
+    throw new RouteError(
+      404,
+      ErrorCode.NotFound,
+      `No webhook route has the path "${pathname}".`,
+    );
+  }
+
+  async function managerOf(request: IncomingMessage): Promise<Manager> {
+    let caller: CallerIdentity;
+    try {
+      caller = await options.authenticate(request);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      const http = error.extensions.http as { status?: number } | undefined;
+      throw new RouteError(
+        http?.status ?? 401,
+        String(error.extensions.code ?? ErrorCode.Unauthenticated),
+        error.message,
+      );
+    }
+    if (caller.kind === 'partner' && caller.subject) {
+      return {
+        kind: 'partner',
+        partnerKeyId: caller.subject,
+        scopes: caller.scopes,
+      };
+    }
+    if (caller.kind === 'staff' && caller.subject) {
+      if (!caller.scopes.includes('manage_partner_keys')) {
+        throw new RouteError(
+          403,
+          ErrorCode.Forbidden,
+          'This route needs the manage_partner_keys scope, which the admin role has.',
+        );
+      }
+      return { kind: 'staff', subject: caller.subject };
+    }
+    throw new RouteError(
+      caller.kind === 'anonymous' ? 401 : 403,
+      caller.kind === 'anonymous'
+        ? ErrorCode.Unauthenticated
+        : ErrorCode.Forbidden,
+      'This route is for staff and partners: send a staff access token or a partner key.',
+      caller.kind === 'anonymous' ? { 'www-authenticate': 'Bearer' } : {},
+    );
+  }
+
+  function ownedBy(manager: Manager): SQL | undefined {
+    return manager.kind === 'partner'
+      ? eq(tables.webhookEndpoints.partnerKeyId, manager.partnerKeyId)
+      : undefined;
+  }
+
+  async function listEndpoints(manager: Manager) {
+    return db
+      .select(endpointColumns)
+      .from(tables.webhookEndpoints)
+      .where(ownedBy(manager))
+      .orderBy(asc(tables.webhookEndpoints.createdAt));
+  }
+
+  /** Returns an endpoint the manager may change, or throws a 404. */
+  async function findEndpoint(manager: Manager, id: string) {
+    const [endpoint] = isUuid(id)
+      ? await db
+          .select(endpointColumns)
+          .from(tables.webhookEndpoints)
+          .where(and(eq(tables.webhookEndpoints.id, id), ownedBy(manager)))
+      : [];
+    if (!endpoint) {
+      throw new RouteError(
+        404,
+        ErrorCode.NotFound,
+        `No webhook endpoint has the id "${id}".`,
+      );
+    }
+    return endpoint;
+  }
+
+  /** Returns the scopes of an active partner key, or throws a 400. */
+  async function partnerKeyScopes(id: string): Promise<string[]> {
+    const [key] = isUuid(id)
+      ? await db
+          .select({ scopes: tables.partnerKeys.scopes })
+          .from(tables.partnerKeys)
+          .where(
+            and(
+              eq(tables.partnerKeys.id, id),
+              sql`${tables.partnerKeys.revokedAt} is null`,
+            ),
+          )
+      : [];
+    if (!key) {
+      throw new RouteError(
+        400,
+        ErrorCode.BadUserInput,
+        `No active partner key has the id "${id}".`,
+      );
+    }
+    return key.scopes;
+  }
+
+  async function createEndpoint(
+    request: IncomingMessage,
+    response: ServerResponse,
+    manager: Manager,
+  ) {
+    const body = parseBody(
+      createBody,
+      await readJsonBody(request, BODY_LIMIT_BYTES),
+    );
+    let owner: { partnerKeyId: string | null; staffOwner: string | null };
+    let scopes: string[] | null;
+    if (manager.kind === 'partner') {
+      if (
+        body.partnerKeyId !== undefined &&
+        body.partnerKeyId !== manager.partnerKeyId
+      ) {
+        throw new RouteError(
+          403,
+          ErrorCode.Forbidden,
+          'A partner key creates endpoints for itself only; leave partnerKeyId out.',
+        );
+      }
+      owner = { partnerKeyId: manager.partnerKeyId, staffOwner: null };
+      scopes = manager.scopes;
+    } else if (body.partnerKeyId !== undefined) {
+      owner = { partnerKeyId: body.partnerKeyId, staffOwner: null };
+      scopes = await partnerKeyScopes(body.partnerKeyId);
+    } else {
+      owner = { partnerKeyId: null, staffOwner: manager.subject };
+      scopes = null;
+    }
+    const eventTypes = [...new Set(body.eventTypes)];
+    for (const type of eventTypes) {
+      const entry = WEBHOOK_EVENT_TYPES[type];
+      if (!entry) {
+        throw new RouteError(
+          400,
+          ErrorCode.BadUserInput,
+          `Unknown event type "${type}"; docs/webhooks.md lists the types.`,
+        );
+      }
+      if (scopes && !scopes.includes(entry.scope)) {
+        throw new RouteError(
+          403,
+          ErrorCode.Forbidden,
+          `The event type "${type}" needs the ${entry.scope} scope, which the partner key does not have.`,
+        );
+      }
+    }
+    try {
+      await checkWebhookUrl(body.url, urlGuardSettings(config));
+    } catch (error) {
+      if (!(error instanceof WebhookUrlError)) throw error;
+      throw new RouteError(400, ErrorCode.BadUserInput, error.message);
+    }
+    const id = uuidv7();
+    const secret = createWebhookSecret();
+    const box = await webhookSecretBox(config);
+    const [endpoint] = await db
+      .insert(tables.webhookEndpoints)
+      .values({
+        id,
+        ...owner,
+        url: body.url,
+        eventTypes,
+        secretEncrypted: box.encrypt(secret, secretContext(id)),
+      })
+      .returning(endpointColumns);
+    logger.info(
+      { endpointId: id, partnerKeyId: owner.partnerKeyId, eventTypes },
+      'webhook endpoint created',
+    );
+    response.setHeader('cache-control', 'no-store');
+    sendJson(response, 201, { ...endpoint, secret });
+  }
+
+  async function redeliver(
+    response: ServerResponse,
+    endpointId: string,
+    deliveryId: string,
+  ) {
+    const [delivery] = isUuid(deliveryId)
+      ? await db
+          .update(tables.webhookDeliveries)
+          .set({
+            status: 'PENDING',
+            attempts: 0,
+            nextAttemptAt: new Date(),
+            updatedAt: new Date(),
+          })
+          .where(
+            and(
+              eq(tables.webhookDeliveries.id, deliveryId),
+              eq(tables.webhookDeliveries.endpointId, endpointId),
+              // A delivery being sent keeps its lease.
+              sql`(${tables.webhookDeliveries.leasedUntil} is null or ${tables.webhookDeliveries.leasedUntil} < now())`,
+            ),
+          )
+          .returning(deliveryColumns)
+      : [];
+    if (!delivery) {
+      throw new RouteError(
+        404,
+        ErrorCode.NotFound,
+        `No delivery with the id "${deliveryId}" that is not being sent belongs to this endpoint.`,
+      );
+    }
+    logger.info({ endpointId, deliveryId }, 'webhook redelivery requested');
+    sendJson(response, 200, delivery);
+  }
+
+  /** Serves the request when its path is a webhook route; returns false otherwise. */
+  return async function handleRequest(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<boolean> {
+    const url = request.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    try {
+      return await route(request, response, pathname);
+    } catch (error) {
+      if (error instanceof RouteError) {
+        for (const [name, value] of Object.entries(error.headers)) {
+          response.setHeader(name, value);
+        }
+        sendJson(response, error.status, {
+          error: error.message,
+          code: error.code,
+        });
+        return true;
+      }
+      logger.error(
+        { error: summarizeError(error), path: pathname },
+        'webhook route failed',
+      );
+      sendJson(response, 500, {
+        error: 'Internal server error.',
+        code: ErrorCode.InternalServerError,
+      });
+      return true;
+    }
+  };
+}
