@@ -1,6 +1,5 @@
 import { isProduction, type Config } from '../../platform/config.js';
-import type { SecretBox } from '../../platform/secrets.js';
-import { marketplaceSecretBox } from '../../subgraphs/marketplace/secrets.js';
+import { resolveSecretBox, type SecretBox } from '../../platform/secrets.js';
 import type { UrlGuardSettings } from './url-guard.js';
 
 /**
@@ -16,13 +15,9 @@ export function urlGuardSettings(config: Config): UrlGuardSettings {
   };
 }
 
-/**
- * Returns the SecretBox that encrypts webhook secrets: SECRETS_ENCRYPTION_KEY,
- * required in production, or in development the key file under DATA_DIR
- * that the marketplace service uses for its credentials.
- */
+/** Returns the SecretBox that encrypts webhook secrets (see resolveSecretBox). */
 export function webhookSecretBox(config: Config): Promise<SecretBox> {
-  return marketplaceSecretBox(config);
+  return resolveSecretBox(config);
 }
 
 /** Context that binds an encrypted secret to its endpoint row. */

@@ -28,7 +28,8 @@ import type {
   MoneyInput,
   PriceRuleInput,
 } from './generated/resolvers.js';
-import { credentialsContext, marketplaceSecretBox } from './secrets.js';
+import { resolveSecretBox } from '../../platform/secrets.js';
+import { credentialsContext } from './secrets.js';
 import { adapterForConnection } from './sync/adapters.js';
 import { notifySyncWorkers, recordListingChanges } from './sync/tasks.js';
 
@@ -328,7 +329,7 @@ async function sealCredentials(
 }> {
   if (!credentials)
     return { credentialsEncrypted: null, credentialsHint: null };
-  const box = await marketplaceSecretBox(config);
+  const box = await resolveSecretBox(config);
   const clientId = credentials.clientId;
   return {
     credentialsEncrypted: box.encrypt(

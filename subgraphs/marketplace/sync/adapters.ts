@@ -6,11 +6,12 @@ import { createMarketplaceAdapter } from '../adapters/index.js';
 import type { SandboxStorage } from '../adapters/sandbox.js';
 import * as tables from '../db/tables.js';
 import type { MarketplaceConnectionRow } from '../db/tables.js';
-import { credentialsContext, marketplaceSecretBox } from '../secrets.js';
+import { resolveSecretBox } from '../../../platform/secrets.js';
+import { credentialsContext } from '../secrets.js';
 
 type MarketplaceDatabase = Database<typeof tables>;
 
-/** Credentials of a connection as stored (decrypted): field name to value. */
+/** Decrypted stored credentials of a connection, as field name to value. */
 export type ConnectionCredentials = Record<string, string>;
 
 /** Creates the adapter of one connection. */
@@ -19,14 +20,14 @@ export type AdapterFactory = (
   credentials: ConnectionCredentials | null,
 ) => MarketplaceAdapter;
 
-/** Factories by DATABASE_PREFIX, which tells test stacks apart. */
+/** Substitute factories by DATABASE_PREFIX, which distinguishes test stacks. */
 const substitutes = new Map<string, AdapterFactory>();
 
 /**
  * Makes every marketplace service whose configuration has this
  * DATABASE_PREFIX create its adapters with `factory`, such as one that
  * wraps the sandbox adapter with a failure switch in tests. Call it before
- * the service starts; null removes the substitute.
+ * the service starts. Passing null removes the substitute.
  */
 export function substituteMarketplaceAdapters(
   config: Config,
@@ -42,7 +43,7 @@ export async function decryptCredentials(
   connection: MarketplaceConnectionRow,
 ): Promise<ConnectionCredentials | null> {
   if (connection.credentialsEncrypted === null) return null;
-  const box = await marketplaceSecretBox(config);
+  const box = await resolveSecretBox(config);
   return JSON.parse(
     box.decrypt(
       connection.credentialsEncrypted,
@@ -82,7 +83,10 @@ export async function adapterForConnection(
   );
 }
 
-/** The sandbox account of a SANDBOX connection: its id, so connections never share listings. */
+/**
+ * Returns the sandbox account of a SANDBOX connection, which is the
+ * connection id, so connections never share listings.
+ */
 export function sandboxAccount(connectionId: string): string {
   return connectionId;
 }
@@ -98,7 +102,7 @@ function withoutEmpty(
   );
 }
 
-/** The sandbox adapter's records in the sandbox_marketplace_records table. */
+/** Sandbox adapter storage in the sandbox_marketplace_records table. */
 export class DatabaseSandboxStorage implements SandboxStorage {
   constructor(private readonly db: MarketplaceDatabase) {}
 
@@ -111,8 +115,8 @@ export class DatabaseSandboxStorage implements SandboxStorage {
   }
 
   /**
-   * Stores `value` under `key` when the stored value is still `expected`
-   * (undefined: no value stored yet). Returns false when another writer
+   * Stores `value` under `key` when the stored value is still `expected`,
+   * where undefined means no value is stored yet. Returns false when another writer
    * changed it first.
    */
   async put(key: string, value: unknown, expected: unknown): Promise<boolean> {

@@ -53,6 +53,7 @@ import {
 import {
   checkoutSettings,
   computeTotals,
+  type ShippingMethodValue,
   type CheckoutTotals,
 } from './pricing.js';
 
@@ -70,7 +71,7 @@ export interface PaymentActionValue {
   clientSecret: string | null;
 }
 
-/** What checkoutComplete returns; kept as JSON for repeats of the key. */
+/** Result of checkoutComplete, stored as JSON for repeats of the idempotency key. */
 export interface CompletionResult {
   orderId: string | null;
   paymentAction: PaymentActionValue | null;
@@ -93,6 +94,7 @@ const failed = (...userErrors: UserError[]): CompletionResult => ({
 export async function completeCheckout(
   context: Context,
   input: CheckoutCompleteInput,
+  shippingMethods?: readonly ShippingMethodValue[],
 ): Promise<CompletionResult> {
   const key = input.idempotencyKey;
   if (key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
@@ -123,7 +125,13 @@ export async function completeCheckout(
         keep: (result) => result.orderId !== null,
       },
       (finish) =>
-        new Completion(context, checkout.id, input.payment, finish).run(),
+        new Completion(
+          context,
+          checkout.id,
+          input.payment,
+          finish,
+          shippingMethods,
+        ).run(),
     );
   } catch (error) {
     if (error instanceof IdempotencyKeyReusedError) {
@@ -148,17 +156,17 @@ export async function completeCheckout(
   }
 }
 
-/** The outcome of the provider for a card, or the pending manual payment. */
+/** Provider outcome of a card payment, or the pending manual payment. */
 interface TakenPayment {
   provider: string;
   remote: ProviderPayment | null;
-  /** The recorded provider attempt of a card payment. */
+  /** Id of the recorded provider attempt of a card payment. */
   attemptId: string | null;
   status: PaymentRow['status'];
   orderStatus: FinancialStatus;
 }
 
-/** One completion attempt, step by step. */
+/** Steps of one completion attempt. */
 class Completion {
   private readonly dependencies: OrdersDependencies;
 
@@ -166,15 +174,18 @@ class Completion {
     private readonly context: Context,
     private readonly checkoutId: string,
     private readonly payment: CheckoutCompleteInput['payment'],
-    /** Keeps the result with the idempotency key in the order's transaction. */
+    /** Callback that stores the result with the idempotency key in the order's transaction. */
     private readonly finish: FinishIdempotencyKey<CompletionResult>,
+    /** Methods re-quoted before reserving; flat-rate methods when absent. */
+    private readonly shippingMethods?: readonly ShippingMethodValue[],
   ) {
     this.dependencies = ordersDependencies(context.db, context.config);
   }
 
   async run(): Promise<CompletionResult> {
-    // Every attempt uses the order id chosen by the first, so stock and
-    // the provider see one order however often the customer retries.
+    // Every attempt uses the order id chosen by the first attempt, so the
+    // stock service and the provider get one order however often the
+    // customer retries.
     const checkout = await this.chooseOrderId();
     if (!checkout) {
       const completed = (await findCheckout(this.context, this.checkoutId))!;
@@ -192,6 +203,8 @@ class Completion {
       checkoutSettings(this.context.config),
       reservation.lines,
       checkout.shippingMethodCode,
+      false,
+      this.shippingMethods,
     );
     const shipping = this.checkShipping(checkout, totals);
     if (shipping.length > 0) {
@@ -228,8 +241,8 @@ class Completion {
       await this.undoDuplicatePayment(taken);
     } else {
       if (taken.status !== 'REQUIRES_ACTION') await this.holdStock(orderId);
-      // Earlier attempts whose response was lost, or that the customer
-      // left for another cart or card, may have charged too.
+      // Earlier attempts may have charged too, when their response was lost
+      // or the customer switched to another cart or card.
       await undoUnrecordedAttempts(
         this.context.db,
         this.dependencies,
@@ -242,9 +255,9 @@ class Completion {
 
   /**
    * Releases the reservation of a failed attempt, unless another attempt
-   * completed the checkout: every attempt shares the order id, so the
-   * reservation is then the written order's. The checkout row stays
-   * locked until the release ends, so no attempt writes the order
+   * completed the checkout. Every attempt shares the order id, so in that
+   * case the reservation belongs to the written order. The checkout row
+   * stays locked until the release ends, so no attempt writes the order
    * meanwhile. Returns false when the checkout was completed.
    */
   private async releaseUnlessCompleted(orderId: string): Promise<boolean> {
@@ -258,7 +271,7 @@ class Completion {
       try {
         await this.dependencies.stock.release(orderId);
       } catch (error) {
-        // A confirmed or committed reservation is never this attempt's.
+        // A confirmed or committed reservation never belongs to this attempt.
         if (!(error instanceof ReservationStateError)) throw error;
         this.context.logger.warn(
           { orderId, code: error.code },
@@ -269,7 +282,7 @@ class Completion {
     });
   }
 
-  /** Sets the checkout's order id once; null when it is completed. */
+  /** Sets the checkout's order id once, or returns null when the checkout is completed. */
   private async chooseOrderId(): Promise<CheckoutRow | null> {
     const [checkout] = await this.context.db
       .update(tables.checkouts)
@@ -359,7 +372,7 @@ class Completion {
   /**
    * Reserves every line at once. A reservation left by an earlier attempt
    * for other quantities (the lines changed since) is released and made
-   * anew, so the order never holds less or more than it sells.
+   * anew, so the order never reserves less or more than it sells.
    */
   private async reserve(
     checkout: CheckoutRow,
@@ -414,7 +427,7 @@ class Completion {
     const token = this.payment.cardToken!.trim();
     const capture = captureAtCheckout(this.context.config);
     // The attempt is recorded before the call, so a charge whose response
-    // is lost is found and given back once the order is written.
+    // is lost is found and refunded or voided once the order is written.
     const attempt = await startAttempt(this.context.db, {
       orderId,
       checkoutId: this.checkoutId,
@@ -437,11 +450,14 @@ class Completion {
     } catch (error) {
       if (!(error instanceof PaymentProviderError)) throw error;
       await recordLostAnswer(this.context.db, attempt.id);
-      this.context.logger.warn({ err: error, orderId }, 'payment failed');
+      this.context.logger.warn(
+        { err: error, orderId, attemptId: attempt.id },
+        'card payment authorization failed',
+      );
       return failed(
         userError(
           ['input', 'payment'],
-          `The payment could not be taken (${error.message}). Try again with the same idempotencyKey; a repeat never charges twice.`,
+          `The payment failed (${error.message}). Try again with the same idempotencyKey, because a repeat never charges twice.`,
           UserErrorCode.PaymentFailed,
         ),
       );
@@ -501,9 +517,9 @@ class Completion {
     const currencyCode = checkoutSettings(this.context.config).currencyCode;
     const priced = new Map(reservation.lines.map((line) => [line.sku, line]));
     return this.context.db.transaction(async (transaction) => {
-      // Marks the checkout completed first: the update locks its row, so a
-      // concurrent attempt waits here until this transaction ends, and
-      // then finds it completed and writes nothing.
+      // Mark the checkout completed first. The update locks its row, so a
+      // concurrent attempt waits here until this transaction ends, then
+      // finds it completed and writes nothing.
       const now = new Date();
       const [marked] = await transaction
         .update(tables.checkouts)
@@ -517,8 +533,8 @@ class Completion {
         .returning({ id: tables.checkouts.id });
       if (!marked) return 'completed-by-another';
 
-      // The order, its lines and its payment go out together, in one
-      // round trip; the connection runs them in this order.
+      // The order, its lines and its payment are sent together in one round
+      // trip, and the connection runs them in this order.
       const { remote } = taken;
       const orderInsert = transaction
         .insert(tables.orders)
@@ -644,7 +660,7 @@ class Completion {
     });
   }
 
-  /** Holds the stock until fulfilment; reconciliation retries a failure. */
+  /** Holds the stock until fulfilment. Reconciliation retries a failure. */
   private async holdStock(orderId: string): Promise<void> {
     try {
       await holdOrderStock(
@@ -662,14 +678,14 @@ class Completion {
   }
 
   /**
-   * Another attempt with another key completed the checkout meanwhile.
-   * When this attempt's card payment is not the one recorded, it is
-   * voided or refunded so the customer pays once.
+   * Voids or refunds this attempt's card payment when another attempt with
+   * another key completed the checkout first and recorded a different
+   * payment, so the customer pays once.
    */
   private async undoDuplicatePayment(taken: TakenPayment): Promise<void> {
     if (!taken.attemptId) return;
-    // A no-op when the attempt is the order's payment (the same card and
-    // amount share one attempt) or another run is undoing it.
+    // This does nothing when the attempt is the order's payment (the same
+    // card and amount share one attempt) or another run is undoing it.
     await undoAttempt(
       this.context.db,
       this.dependencies,
@@ -679,7 +695,7 @@ class Completion {
   }
 }
 
-/** True for PostgreSQL's 25P02, also wrapped in drizzle's DrizzleQueryError. */
+/** Reports whether `error` is PostgreSQL's 25P02, directly or wrapped in drizzle's DrizzleQueryError. */
 function isAbortedTransaction(error: unknown): boolean {
   const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
   return (
@@ -689,9 +705,9 @@ function isAbortedTransaction(error: unknown): boolean {
 }
 
 /**
- * Like Promise.all, but waits for every statement to finish before it
- * rejects, so that no statement of a transaction still runs after the
- * rollback, when its connection may be back in the pool.
+ * Awaits every statement like Promise.all, but waits for all of them to
+ * finish before it rejects. Otherwise a statement of a transaction could
+ * still run after the rollback, when its connection may be back in the pool.
  */
 async function allSettled<T extends readonly unknown[]>(
   promises: T,
@@ -700,8 +716,8 @@ async function allSettled<T extends readonly unknown[]>(
   const failures = results.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],
   );
-  // A statement after a failed one fails with 25P02 (the transaction is
-  // aborted); the first other error is the cause.
+  // A statement after a failed one fails with 25P02 because the transaction
+  // is aborted, so the first other error is the cause.
   const failed =
     failures.find((reason) => !isAbortedTransaction(reason)) ?? failures[0];
   if (failures.length > 0) throw failed;
@@ -723,7 +739,7 @@ function paymentEventName(status: PaymentRow['status']): string {
   }
 }
 
-/** True when the reservation holds exactly the checkout's quantities per SKU. */
+/** Reports whether the reservation contains exactly the checkout's quantities per SKU. */
 function matchesLines(reserved: PricedLine[], checkout: CheckoutRow): boolean {
   const wanted = new Map<string, number>();
   for (const line of checkout.lines) {

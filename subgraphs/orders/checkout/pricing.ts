@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Config } from '../../../platform/config.js';
 import { parseDecimalToMinorUnits } from '../../../platform/money.js';
 import type { PricedLine } from '../stock/stock-client.js';
@@ -124,27 +123,6 @@ export function flatRateMethods(
   ];
 }
 
-/**
- * Shipping methods that a checkout completion re-quoted before reserving
- * stock (shipping-check.ts), for the computeTotals call of complete.ts,
- * which passes no methods of its own.
- */
-const completionShipping = new AsyncLocalStorage<
-  readonly ShippingMethodValue[]
->();
-
-/**
- * Runs `complete` so that computeTotals, called without methods inside it,
- * offers `methods`: the chosen method is then priced at the quote checked
- * before the reservation.
- */
-export function withQuotedShipping<T>(
-  methods: readonly ShippingMethodValue[],
-  complete: () => Promise<T>,
-): Promise<T> {
-  return completionShipping.run(methods, complete);
-}
-
 export interface CheckoutTotals {
   requiresShipping: boolean;
   shippingMethods: ShippingMethodValue[];
@@ -162,8 +140,8 @@ export interface CheckoutTotals {
  * chosen method, and tax on subtotal - discount + shipping.
  * `unpricedLinesShip` counts lines the catalog could not price as lines
  * that ship, so a checkout with a problem still offers shipping.
- * `shippingMethods` are the methods on offer; without them, those of the
- * enclosing `withQuotedShipping`, else `flatRateMethods`.
+ * `shippingMethods` are the methods on offer; without them,
+ * `flatRateMethods`.
  */
 export function computeTotals(
   settings: CheckoutSettings,
@@ -182,7 +160,6 @@ export function computeTotals(
   const offered = requiresShipping
     ? [
         ...(shippingMethods ??
-          completionShipping.getStore() ??
           flatRateMethods(settings, subtotal - discount, requiresShipping)),
       ]
     : [];

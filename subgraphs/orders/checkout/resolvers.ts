@@ -5,7 +5,7 @@ import type { Resolvers } from '../generated/resolvers.js';
 import { createCheckout, findCheckout, updateCheckout } from './checkouts.js';
 import { completeCheckout } from './complete.js';
 import { priceCheckout } from './line-pricing.js';
-import { withQuotedShipping, type ShippingMethodValue } from './pricing.js';
+import type { ShippingMethodValue } from './pricing.js';
 import { checkShippingBeforeCompletion } from './shipping-check.js';
 
 function shippingMethod(method: ShippingMethodValue, currencyCode: string) {
@@ -55,11 +55,11 @@ export const checkoutResolvers: Resolvers = {
           userErrors: shipping.userErrors,
         };
       }
-      const result = shipping.methods
-        ? await withQuotedShipping(shipping.methods, () =>
-            completeCheckout(context, input),
-          )
-        : await completeCheckout(context, input);
+      const result = await completeCheckout(
+        context,
+        input,
+        shipping.methods ?? undefined,
+      );
       const order = result.orderId
         ? await context.loaders.orderById.load(result.orderId)
         : null;
