@@ -53,7 +53,7 @@ export interface CheckoutMeasurement {
   /** Completed orders (an order id came back) per second. */
   ordersPerSecond: number;
   completed: number;
-  /** Requests that failed or answered user errors. */
+  /** Requests that failed or returned user errors. */
   errors: number;
   firstError: string | null;
   /** checkoutComplete latency, ms. */
@@ -61,7 +61,10 @@ export interface CheckoutMeasurement {
   completeP99: number;
   /** checkoutCreate latency, ms. */
   createP50: number;
-  /** SQL statements per completed order, by database; null without pg_stat_statements. */
+  /**
+   * SQL statements per completed order, by database, or null without
+   * pg_stat_statements.
+   */
   statementsPerOrder: Record<string, number> | null;
   /** CPU ms per completed order, by process. */
   cpuMsPerOrder: CpuSample;
@@ -87,7 +90,7 @@ export function readCpuMs(pid: number): number {
   }
 }
 
-/** CPU ms of the postmaster `pid` and every process it started. */
+/** Reads the CPU ms of the postmaster `pid` and every process it started. */
 function readProcessTreeCpuMs(pid: number): number {
   let total = readCpuMs(pid);
   for (const entry of readdirSync('/proc')) {
@@ -116,7 +119,7 @@ export interface CheckoutBenchTargets {
   databases: Record<string, string>;
 }
 
-/** Pid of the PostgreSQL postmaster, when it runs on this machine. */
+/** Returns the pid of the PostgreSQL postmaster, when it runs on this machine. */
 async function postmasterPid(sql: Sql): Promise<number | null> {
   const [row] = await sql`select pg_backend_pid() as pid`;
   try {
@@ -129,10 +132,10 @@ async function postmasterPid(sql: Sql): Promise<number | null> {
 }
 
 /**
- * Picks `count` variants that checkout can sell (active standard products,
- * purchasable, priced in the shop currency, shipped, so one shipping
- * method suits every checkout), makes them track stock and
- * refuse to oversell, and gives each BENCH_STOCK units on hand at the
+ * Picks `count` variants that checkout can sell: active standard products
+ * that are purchasable, priced in the shop currency and shipped, so one
+ * shipping method suits every checkout. It makes them track stock and
+ * reject overselling, and gives each BENCH_STOCK units on hand at the
  * default location.
  */
 export async function prepareBenchSkus(
@@ -161,7 +164,7 @@ export async function prepareBenchSkus(
   const [location] = await catalogSql<{ id: string }[]>`
     select id from locations where code = 'default'`;
   // The sample catalog tracks stock of few variants: the bench's SKUs
-  // track it and refuse to oversell, so every order reserves stock.
+  // track it and reject overselling, so every order reserves stock.
   await catalogSql`
     update variants set tracks_inventory = true, inventory_policy = 'DENY'
     where id in ${catalogSql(rows.map((row) => row.variant_id))}`;
@@ -175,7 +178,7 @@ export async function prepareBenchSkus(
   return rows.map((row) => ({ sku: row.sku, variantId: row.variant_id }));
 }
 
-/** On hand and reserved of each SKU summed over locations. */
+/** Reads the on-hand and reserved stock of each SKU, summed over locations. */
 export async function readStock(
   catalogSql: Sql,
   skus: BenchSku[],
@@ -231,7 +234,10 @@ async function statementsSnapshot(
   );
 }
 
-/** True when pg_stat_statements can be read (the bench preloads it in its embedded server). */
+/**
+ * Returns true when pg_stat_statements can be read. The bench preloads it in
+ * its embedded server.
+ */
 export async function hasStatementStatistics(adminSql: Sql): Promise<boolean> {
   try {
     await adminSql`create extension if not exists pg_stat_statements`;
@@ -288,7 +294,7 @@ async function post(
 }
 
 /**
- * The code of the first shipping method a checkout of `sku` offers, which
+ * Returns the code of the first shipping method a checkout of `sku` offers, which
  * every bench checkout then chooses. The probe checkout is left open.
  */
 async function firstShippingMethod(
@@ -326,8 +332,8 @@ async function firstShippingMethod(
 /**
  * Runs `buyers` loops for `seconds`: each creates a checkout of one line
  * (a SKU of `skus` in turn, 1 to 3 units) and completes it with
- * tok_sandbox_visa and a fresh idempotency key. Only what is recorded is
- * counted: with `record` false it warms up.
+ * tok_sandbox_visa and a fresh idempotency key. Only recorded results are
+ * counted, so a run with `record` false is a warm-up.
  */
 async function runBuyers(
   pool: Pool,
@@ -545,10 +551,10 @@ export async function measureCheckouts(
 }
 
 /**
- * Checks that the orders database has exactly the orders the buyers were
- * told about, each with its stock confirmed, and that on-hand stock is
- * unchanged while reserved stock rose by exactly the units ordered.
- * Returns the problems; none when all holds.
+ * Checks that the orders database has exactly the orders the buyers
+ * received order ids for, each with its stock confirmed, and that on-hand
+ * stock is unchanged while reserved stock rose by exactly the units ordered.
+ * Returns the problems found, which is empty when every check passes.
  */
 async function verify(
   targets: CheckoutBenchTargets,

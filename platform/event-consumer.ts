@@ -12,7 +12,7 @@ import { redactUrl, type Logger } from './logger.js';
 
 export type { StreamEvent } from './event-stream.js';
 
-/** Name of the table `eventConsumerPositionsTable` defines. */
+/** Table name of `eventConsumerPositionsTable`. */
 export const EVENT_CONSUMER_POSITIONS_TABLE = 'event_consumer_positions';
 
 /**
@@ -43,14 +43,14 @@ export type DatabaseTransaction<TSchema extends Record<string, unknown>> =
   Parameters<Parameters<Database<TSchema>['transaction']>[0]>[0];
 
 export interface EventConsumerOptions<TSchema extends Record<string, unknown>> {
-  /** Names this consumer in the positions table, the lock and logs. */
+  /** Consumer name, used in the positions table, the lock and logs. */
   name: string;
   /**
    * The service whose stream is read, and the URL of its `/events` route,
    * such as `http://127.0.0.1:4003/events`.
    */
   source: { service: string; url: string };
-  /** Event types to receive; the others are skipped. */
+  /** Event types to receive. Events of other types are skipped. */
   types: string[];
   /** The consuming service's database, which must contain the positions table. */
   db: Database<TSchema>;
@@ -66,26 +66,26 @@ export interface EventConsumerOptions<TSchema extends Record<string, unknown>> {
   ): Promise<void>;
   config: Config;
   logger: Logger;
-  /** Subject of the service identity the requests carry; `name` if absent. */
+  /** Subject of the service identity the requests carry, `name` if absent. */
   caller?: string;
-  /** Events per batch, 100 unless given. */
+  /** Maximum events per batch, 100 by default. */
   batchSize?: number;
-  /** How long one request waits for new events, in ms; 10 000 unless given. */
+  /** Wait time of one request for new events, in ms, 10 000 by default. */
   waitMs?: number;
-  /** First pause after a failure, in ms; doubled per failure. */
+  /** First pause after a failure, in ms. It doubles with each further failure. */
   retryMinMs?: number;
   /** Maximum pause after failures, in ms. */
   retryMaxMs?: number;
-  /** How often a replica that does not hold the stream tries to take it, in ms. */
+  /** Interval at which a standby replica tries to take the stream's lock, in ms. */
   standbyCheckMs?: number;
 }
 
 export interface EventConsumer {
-  /** Stops polling; resolves once the batch being applied, if any, ends. */
+  /** Stops polling and resolves once the batch being applied, if any, ends. */
   stop(): Promise<void>;
 }
 
-/** Raised when the source answers with anything but an event page. */
+/** Raised when the source returns anything but an event page. */
 class SourceError extends Error {}
 
 /** Raised when another consumer moved the stored position meanwhile. */
@@ -100,7 +100,7 @@ class PositionMovedError extends Error {}
  *
  * One replica consumes a stream at a time: the consumer holds a
  * session-level advisory lock of (`name`, source) on a connection of its
- * own; others wait on standby and take over when it is released. Each batch
+ * own. Other replicas wait on standby and take over when it is released. Each batch
  * transaction also locks the position row and checks that the position is
  * still the one the batch was read from, so a lock lost with its
  * connection cannot make two replicas apply one batch.
@@ -145,7 +145,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
     });
   }
 
-  /** Takes the stream's advisory lock; false if another replica holds it. */
+  /** Takes the stream's advisory lock and returns false if another replica has it. */
   async function acquireLock(): Promise<boolean> {
     const reserved = await client.reserve();
     try {
@@ -195,6 +195,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
     url.searchParams.set('limit', String(batchSize));
     url.searchParams.set('types', options.types.join(','));
     url.searchParams.set('wait', String(waitMs));
+
     const headers = await signServiceIdentity(config, options.caller ?? name);
     let status: number;
     let text: string;
@@ -216,18 +217,21 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
           (error instanceof Error ? error.message : 'request failed'),
       );
     }
+
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       throw new SourceError(`HTTP ${status}, and the response is not JSON`);
     }
+
     if (status !== 200) {
       const message = (body as { error?: unknown } | null)?.error;
       throw new SourceError(
         `HTTP ${status}${typeof message === 'string' ? `: ${message}` : ''}`,
       );
     }
+
     const page = body as Partial<EventPage> | null;
     if (!Array.isArray(page?.events) || page.next === undefined) {
       throw new SourceError('the response is not an event page');
@@ -235,7 +239,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
     return page as EventPage;
   }
 
-  /** Applies one page and stores `page.next`, in one transaction. */
+  /** Applies one page and stores `page.next` in one transaction. */
   async function apply(from: string | null, page: EventPage): Promise<void> {
     await db.transaction(async (transaction) => {
       const rows = await transaction.execute<{ position: string | null }>(sql`
@@ -255,7 +259,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
     });
   }
 
-  /** Consumes while this replica holds the lock; returns when it stops. */
+  /** Consumes events while this replica has the lock, and returns when it stops. */
   async function consume(): Promise<void> {
     let position = await storedPosition();
     let failures = 0;
@@ -344,7 +348,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
   return {
     async stop() {
       stopping = true;
-      // Aborts a request waiting for events; a batch being applied finishes.
+      // Aborts a request waiting for events, but a batch being applied finishes.
       stopController.abort();
       await running;
       await pool.close();

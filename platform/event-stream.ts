@@ -15,9 +15,9 @@ import {
 
 /** Events per response when the request names no `limit`. */
 export const DEFAULT_EVENT_LIMIT = 100;
-/** Largest `limit` served; larger requests get this many. */
+/** Maximum `limit` served. A larger `limit` is lowered to this value. */
 export const MAX_EVENT_LIMIT = 1000;
-/** Longest `wait` served, in milliseconds; longer requests wait this long. */
+/** Maximum `wait`, in milliseconds. A longer `wait` is lowered to this value. */
 export const MAX_EVENT_WAIT_MS = 30_000;
 /**
  * Events read and left out by a `types` filter before a response is sent
@@ -40,7 +40,10 @@ const HELD_BACK_RECHECK_MS = 25;
 
 /** One event as the `/events` route returns it. */
 export interface StreamEvent {
-  /** `<transaction id>.<sequence>`; pass it as `after` to continue after it. */
+  /**
+   * Position as `<transaction id>.<sequence>`. Pass it as `after` to
+   * continue after this event.
+   */
   position: string;
   id: string;
   type: string;
@@ -54,9 +57,9 @@ export interface EventPage {
   events: StreamEvent[];
   /**
    * Position the next request continues after: the last event read,
-   * including events a `types` filter left out. Equal to `after` when
-   * nothing new was read; null only while the stream is empty and no
-   * `after` was given.
+   * including events a `types` filter left out. It equals `after` when
+   * nothing new was read, and it is null only while the stream is empty and
+   * no `after` was given.
    */
   next: string | null;
 }
@@ -145,9 +148,9 @@ function toStreamEvent(event: StoredEvent): StreamEvent {
 }
 
 /**
- * Reads one page: committed events after `after`, of `types` when given.
- * Pages of events of other types are skipped, up to
- * MAX_SCANNED_PER_REQUEST events, and `next` moves past them.
+ * Reads one page of committed events after `after`, of `types` when given.
+ * Events of other types are skipped, up to MAX_SCANNED_PER_REQUEST of them,
+ * and `next` moves past them.
  */
 async function readPage(
   db: ExecutingDatabase,
@@ -181,7 +184,7 @@ async function readPage(
  * database's pool.
  */
 class CommitNotifications {
-  /** Counts notifications, so a reader can tell one arrived while it read. */
+  /** Notification count, so a reader can detect one that arrived while it read. */
   generation = 0;
   private readonly waiters = new Set<() => void>();
   private listening: Promise<boolean> | null = null;
@@ -192,7 +195,10 @@ class CommitNotifications {
     private readonly logger: Logger,
   ) {}
 
-  /** Resolves true once notifications arrive, false if listening failed. */
+  /**
+   * Starts listening for commit notifications on the first call. Resolves
+   * true once listening, or false if listening failed.
+   */
   listen(): Promise<boolean> {
     if (!this.listening) {
       this.listening = this.sql
@@ -212,7 +218,7 @@ class CommitNotifications {
     return this.listening;
   }
 
-  /** Waits up to `ms` for a notification; true if one arrived. */
+  /** Waits up to `ms` for a notification and resolves true if one arrived. */
   wait(ms: number, signal: AbortSignal): Promise<boolean> {
     if (this.closed || signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
@@ -234,7 +240,7 @@ class CommitNotifications {
     return this.closed;
   }
 
-  /** Ends every wait; requests in flight answer with what they have. */
+  /** Ends every wait, so requests in flight respond with the events they have read. */
   close(): void {
     this.closed = true;
     this.wake();
@@ -263,10 +269,12 @@ function sendError(
  * The `GET /events` route of a subgraph: its outbox as a stream, for other
  * services (docs/events.md).
  *
- * Query parameters: `after` (a position; absent reads from the start),
- * `limit` (1 to MAX_EVENT_LIMIT, default DEFAULT_EVENT_LIMIT), `types`
- * (comma-separated event types) and `wait` (milliseconds, up to
- * MAX_EVENT_WAIT_MS, to hold the request until an event arrives).
+ * Query parameters:
+ * - `after`: a position. Without it the stream is read from the start.
+ * - `limit`: 1 to MAX_EVENT_LIMIT, default DEFAULT_EVENT_LIMIT.
+ * - `types`: comma-separated event types.
+ * - `wait`: milliseconds, up to MAX_EVENT_WAIT_MS, to hold the request
+ *   until an event arrives.
  *
  * Only callers with a signed service identity are served: 401 without a
  * valid identity header, 403 for other kinds of callers, 400 for a
@@ -337,6 +345,7 @@ export function createEventStreamRoute(options: {
       }
       throw error;
     }
+
     if (caller.kind !== 'service') {
       sendError(
         response,
@@ -346,6 +355,7 @@ export function createEventStreamRoute(options: {
       );
       return;
     }
+
     let query: StreamQuery;
     try {
       query = parseQuery(request.url ?? '/events');
@@ -354,6 +364,7 @@ export function createEventStreamRoute(options: {
       sendError(response, 400, error.message, 'BAD_REQUEST');
       return;
     }
+
     // A client that goes away ends its wait.
     const gone = new AbortController();
     response.on('close', () => gone.abort());
@@ -365,6 +376,7 @@ export function createEventStreamRoute(options: {
     } finally {
       reads.delete(read);
     }
+
     if (response.destroyed) return;
     sendJson(response, 200, page);
   };

@@ -12,12 +12,13 @@ import {
   type TestStack,
 } from './support/stack.js';
 
-// A seeded random sequence of checkouts and staff order actions, all sent
-// to the real gateway over HTTP, after which the ledger read back through
-// the gateway must balance and agree with the orders' payments. The test
-// keeps its own model of every order and computes the expected postings
-// from the rules of docs/ledger.md, not from the product's code.
-// Set LEDGER_GATEWAY_SEED to replay a sequence; failures name the seed.
+// Runs a seeded random sequence of checkouts and staff order actions
+// against the real gateway over HTTP. Afterwards the ledger, read back
+// through the gateway, must balance and agree with the orders' payments.
+// The test keeps its own model of every order and computes the expected
+// postings from the rules in docs/ledger.md, not from the product's code.
+// Set LEDGER_GATEWAY_SEED to replay a sequence, and failure messages
+// include the seed.
 
 const SEED = Number(process.env.LEDGER_GATEWAY_SEED ?? 13);
 const STEPS = 56;
@@ -29,8 +30,9 @@ const SETTINGS = {
   SHIPPING_FLAT_RATE: '4.99',
   CHECKOUT_RECONCILE_INTERVAL_MS: '0',
 } as const;
-/** 8.25 % as a fraction, and the flat shipping rate, in cents. */
+/** Tax rate of 8.25 % as a fraction. */
 const TAX_RATE = { numerator: 825, denominator: 10_000 };
+/** Flat shipping rate in cents. */
 const SHIPPING = 499;
 
 const PRODUCTS = [
@@ -50,7 +52,7 @@ type Status =
   | 'REFUNDED'
   | 'CANCELLED';
 
-/** Where each financial status may go, as the messages state it. */
+/** Allowed next financial statuses of each status, as the error messages list them. */
 const NEXT: Record<Status, string> = {
   PENDING: 'AUTHORIZED or PAID or CANCELLED',
   AUTHORIZED: 'PAID or CANCELLED',
@@ -60,7 +62,7 @@ const NEXT: Record<Status, string> = {
   CANCELLED: 'nothing else',
 };
 
-/** What the test expects of one order placed through the gateway. */
+/** Expected state of one order placed through the gateway. */
 interface ModelOrder {
   id: string;
   number: number;
@@ -79,7 +81,7 @@ interface ModelOrder {
 const refundedOf = (order: ModelOrder) =>
   order.refunds.reduce((sum, amount) => sum + amount, 0);
 
-/** mulberry32: a small seeded generator, uniform over [0, 1). */
+/** Returns a mulberry32 generator: a small seeded PRNG, uniform over [0, 1). */
 function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
@@ -91,25 +93,28 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-/** `amount × share / whole`, rounded half up, for non-negative integers. */
+/** Returns `amount × share / whole` rounded half up, for non-negative integers. */
 function roundedShare(amount: number, share: number, whole: number): number {
   return Math.floor((2 * amount * share + whole) / (2 * whole));
 }
 
-/** The sandbox fee: 2.9 % rounded half up, plus 0.30. */
+/** Returns the sandbox provider's fee in cents: 2.9 % rounded half up, plus 30. */
 function sandboxFee(amount: number): number {
   return roundedShare(amount, 29, 1000) + 30;
 }
 
-/** "12.34" → 1234; Money amounts of USD have two decimals. */
+/** Parses a USD Money amount, which has two decimals, into cents: "12.34" → 1234. */
 function cents(amount: string): number {
   const match = /^(-?)(\d+)\.(\d{2})$/.exec(amount);
-  if (!match) throw new Error(`Not a USD amount: "${amount}"`);
+  if (!match)
+    throw new Error(
+      `Invalid USD amount "${amount}": expected digits with two decimals, such as "12.34".`,
+    );
   const value = Number(match[2]) * 100 + Number(match[3]);
   return match[1] ? -value : value;
 }
 
-/** 1234 → "12.34". */
+/** Formats cents as a decimal amount: 1234 → "12.34". */
 function decimal(minor: number): string {
   return `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
 }
@@ -174,8 +179,8 @@ afterAll(async () => {
 /**
  * Restarts the orders service on the same port and database with the other
  * PAYMENT_CAPTURE, as an operator changing the setting would. Orders placed
- * before keep their payments; card orders placed after are authorized only
- * (manual) or captured at checkout (automatic).
+ * earlier keep their payments. Card orders placed afterwards are only
+ * authorized (manual) or captured at checkout (automatic).
  */
 async function switchCaptureMode(): Promise<void> {
   captureMode = captureMode === 'automatic' ? 'manual' : 'automatic';
@@ -184,7 +189,7 @@ async function switchCaptureMode(): Promise<void> {
   stack.subgraphs.orders = (await startSubgraph(
     subgraphDefinitions.orders as never,
     {
-      // stack.config carries the URLs of the stack's other subgraphs.
+      // stack.config contains the URLs of the stack's other subgraphs.
       config: { ...stack.config, PAYMENT_CAPTURE: captureMode },
       logger: createLogger('test', stack.config.LOG_LEVEL),
       databaseUrl: serviceDatabaseUrl(stack.config, 'orders'),
@@ -194,19 +199,19 @@ async function switchCaptureMode(): Promise<void> {
   )) as TestStack['subgraphs']['orders'];
 }
 
-/** The outcome of a staff mutation: the order payload or the userErrors. */
+/** Outcome of a staff mutation: the order payload or the userErrors. */
 interface Outcome {
   order: Record<string, any> | null;
   userErrors: Array<{ field: string[]; message: string; code: string }>;
 }
 
 /**
- * Runs the random sequence against the gateway, keeping the expected state
- * of every order, and checks each answer as it comes.
+ * Runs the random sequence against the gateway, keeps the expected state
+ * of every order, and checks each response as it arrives.
  */
 class Sequence {
   readonly orders: ModelOrder[] = [];
-  /** The kinds of action the run has done, such as `partial capture`. */
+  /** Kinds of action the run has performed, such as `partial capture`. */
   readonly covered = new Set<string>();
   step = 0;
   private readonly random = seededRandom(SEED);
@@ -225,7 +230,7 @@ class Sequence {
       : items[this.integer(0, items.length - 1)];
   }
 
-  /** A copy of `items` in random order (Fisher–Yates). */
+  /** Returns a copy of `items` in random order (Fisher–Yates shuffle). */
   shuffled<T>(items: readonly T[]): T[] {
     const copy = [...items];
     for (let index = copy.length - 1; index > 0; index -= 1) {
@@ -239,7 +244,7 @@ class Sequence {
     return this.orders.filter((order) => statuses.includes(order.status));
   }
 
-  /** Names the seed and step in assertion messages. */
+  /** Prefixes an assertion message with the seed and step. */
   at(detail: string): string {
     return `seed ${SEED} (LEDGER_GATEWAY_SEED), step ${this.step}: ${detail}`;
   }
@@ -322,8 +327,8 @@ class Sequence {
     return result.data![name];
   }
 
-  /** Expects exactly one userError with `code` and `message`, and no order. */
-  private expectRefused(outcome: Outcome, code: string, message: string) {
+  /** Expects no order and exactly one userError with `code` and `message`. */
+  private expectRejected(outcome: Outcome, code: string, message: string) {
     expect(outcome.order, this.at(code)).toBeNull();
     expect(
       outcome.userErrors.map((error) => [error.code, error.message]),
@@ -338,8 +343,8 @@ class Sequence {
 
   /**
    * Sends a mutation that must succeed, applies `change` to the model and
-   * checks the answer. Now and then the client sends it again with the
-   * same idempotency key, as after a timeout, which must change nothing.
+   * checks the response. Sometimes the client sends it again with the same
+   * idempotency key, as after a timeout, and the repeat must change nothing.
    */
   private async succeed(
     document: string,
@@ -373,13 +378,15 @@ class Sequence {
       TAX_RATE.numerator,
       TAX_RATE.denominator,
     );
+
     const methodRoll = this.random();
-    const method: Method =
-      methodRoll < 0.6
-        ? 'CARD'
-        : methodRoll < 0.8
-          ? 'BANK_TRANSFER'
-          : 'CASH_ON_DELIVERY';
+    let method: Method = 'CASH_ON_DELIVERY';
+    if (methodRoll < 0.6) {
+      method = 'CARD';
+    } else if (methodRoll < 0.8) {
+      method = 'BANK_TRANSFER';
+    }
+
     const checkoutId = await readyCheckout(
       stack,
       lines,
@@ -401,6 +408,7 @@ class Sequence {
         : { method },
       randomUUID(),
     );
+
     if (declined) {
       const payload = result.data!.checkoutComplete;
       expect(payload.order, this.at('declined card')).toBeNull();
@@ -408,8 +416,8 @@ class Sequence {
         payload.userErrors.map((error: any) => error.code),
         this.at('declined card'),
       ).toEqual(['PAYMENT_DECLINED']);
-      // Half the customers try again with a card that works.
       this.covered.add('card declined');
+      // 60 % of declined customers try again with a card that works.
       if (this.chance(0.4)) {
         return 'place CARD declined';
       }
@@ -423,6 +431,7 @@ class Sequence {
         randomUUID(),
       );
     }
+
     const payload = result.data!.checkoutComplete;
     expect(payload.userErrors, this.at('checkoutComplete')).toEqual([]);
     const order = payload.order;
@@ -435,8 +444,11 @@ class Sequence {
     ).toEqual([subtotal, shipping, tax]);
     const captured =
       method === 'CARD' && captureMode === 'automatic' ? total : 0;
-    const status: Status =
-      method !== 'CARD' ? 'PENDING' : captured > 0 ? 'PAID' : 'AUTHORIZED';
+    let status: Status = 'PENDING';
+    if (method === 'CARD') {
+      status = captured > 0 ? 'PAID' : 'AUTHORIZED';
+    }
+
     const model: ModelOrder = {
       id: order.id,
       number: order.number,
@@ -446,17 +458,15 @@ class Sequence {
       tax,
       total,
       status,
-      paymentStatus:
-        status === 'PAID'
-          ? 'CAPTURED'
-          : status === 'AUTHORIZED'
-            ? 'AUTHORIZED'
-            : 'PENDING',
+      // The payment status equals the order status, except that a PAID
+      // order's payment is CAPTURED.
+      paymentStatus: status === 'PAID' ? 'CAPTURED' : status,
       captured,
       fee: captured > 0 ? sandboxFee(captured) : 0,
       refunds: [],
     };
     this.orders.push(model);
+
     expect(order.financialStatus, this.at('new order')).toBe(model.status);
     expect(
       order.payments.map((payment: any) => [
@@ -466,6 +476,7 @@ class Sequence {
       ]),
       this.at('new order payment'),
     ).toEqual([[model.paymentStatus, total, captured]]);
+
     this.covered.add(`place ${method} ${status}`);
     const card = retried ? 'CARD declined, then paid' : method;
     return `place ${card} ${usd(total)} → #${model.number} ${status}`;
@@ -489,18 +500,18 @@ class Sequence {
         orderId: order.id,
         idempotencyKey: randomUUID(),
       });
-      // Card orders are never PENDING here (the sandbox authorizes or
-      // declines at checkout), so a PENDING order has a manual payment.
+      // Card orders are never PENDING here because the sandbox authorizes
+      // or declines them at checkout, so a PENDING order has a manual payment.
       if (order.status === 'PENDING') {
-        this.expectRefused(
+        this.expectRejected(
           outcome,
           'INVALID_PAYMENT_METHOD',
           `Order #${order.number} has no card payment. Bank transfer and cash on delivery payments are marked paid with orderMarkPaid.`,
         );
-        this.covered.add('capture of a manual payment refused');
-        return `capture #${order.number} ${order.method} refused`;
+        this.covered.add('capture of a manual payment rejected');
+        return `capture #${order.number} ${order.method} rejected`;
       }
-      this.expectRefused(
+      this.expectRejected(
         outcome,
         'INVALID_TRANSITION',
         invalidTransition(
@@ -509,8 +520,8 @@ class Sequence {
           'Only an AUTHORIZED order can be captured.',
         ),
       );
-      this.covered.add('capture refused');
-      return `capture #${order.number} ${order.status} refused`;
+      this.covered.add('capture rejected');
+      return `capture #${order.number} ${order.status} rejected`;
     }
     const partial = this.chance(0.4);
     this.covered.add(partial ? 'partial capture' : 'full capture');
@@ -543,17 +554,19 @@ class Sequence {
     const unpaid = this.withStatus('PENDING', 'AUTHORIZED');
     const paid = this.withStatus('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED');
     const cancelled = this.withStatus('CANCELLED');
+
     if (roll < 0.6 && unpaid.length > 0) {
       const order = this.pick(unpaid)!;
       this.covered.add(`cancel ${order.status}`);
       const outcome = await this.mutate(CANCEL, 'orderCancel', {
         orderId: order.id,
-        reason: 'customer asked',
+        reason: 'customer request',
       });
       Object.assign(order, { status: 'CANCELLED', paymentStatus: 'VOIDED' });
       this.expectDone(outcome, order);
       return `cancel #${order.number}`;
     }
+
     if (roll < 0.78 && cancelled.length > 0) {
       // A repeated cancellation returns the order unchanged.
       const order = this.pick(cancelled)!;
@@ -564,12 +577,13 @@ class Sequence {
       this.covered.add('cancel again');
       return `cancel #${order.number} again`;
     }
+
     const order = this.pick(paid);
     if (!order) return this.placeOrder();
     const outcome = await this.mutate(CANCEL, 'orderCancel', {
       orderId: order.id,
     });
-    this.expectRefused(
+    this.expectRejected(
       outcome,
       'INVALID_TRANSITION',
       invalidTransition(
@@ -580,13 +594,13 @@ class Sequence {
           : 'A paid order is not cancelled: refund it with orderRefund instead.',
       ),
     );
-    this.covered.add('cancel refused');
-    return `cancel #${order.number} ${order.status} refused`;
+    this.covered.add('cancel rejected');
+    return `cancel #${order.number} ${order.status} rejected`;
   }
 
   async refund(full: boolean): Promise<string> {
     const order = this.pick(this.withStatus('PAID', 'PARTIALLY_REFUNDED'));
-    if (!order || this.chance(0.1)) return this.refundRefused();
+    if (!order || this.chance(0.1)) return this.refundRejected();
     const refunded = refundedOf(order);
     const left = order.captured - refunded;
     const exceeds = !full && this.chance(0.25);
@@ -605,13 +619,13 @@ class Sequence {
     };
     if (exceeds) {
       const outcome = await this.mutate(REFUND, 'orderRefund', input);
-      this.expectRefused(
+      this.expectRejected(
         outcome,
         'REFUND_EXCEEDS_CAPTURED',
         `Refund amount ${usd(amount)} exceeds the ${usd(left)} that can still be refunded of order #${order.number} (${usd(order.captured)} captured, ${usd(refunded)} refunded). Refund at most ${usd(left)}.`,
       );
       this.covered.add('refund exceeding');
-      return `refund #${order.number} ${usd(amount)} refused`;
+      return `refund #${order.number} ${usd(amount)} rejected`;
     }
     const twice = await this.succeed(
       REFUND,
@@ -628,7 +642,7 @@ class Sequence {
     return `refund #${order.number} ${usd(amount)}${twice}`;
   }
 
-  private async refundRefused(): Promise<string> {
+  private async refundRejected(): Promise<string> {
     const order = this.pick(
       this.withStatus('PENDING', 'AUTHORIZED', 'CANCELLED', 'REFUNDED'),
     );
@@ -638,7 +652,7 @@ class Sequence {
       amount: '1.00',
       idempotencyKey: randomUUID(),
     });
-    this.expectRefused(
+    this.expectRejected(
       outcome,
       'INVALID_TRANSITION',
       invalidTransition(
@@ -649,8 +663,8 @@ class Sequence {
           : 'Only a PAID or PARTIALLY_REFUNDED order can be refunded; an unpaid order is cancelled with orderCancel.',
       ),
     );
-    this.covered.add('refund refused');
-    return `refund #${order.number} ${order.status} refused`;
+    this.covered.add('refund rejected');
+    return `refund #${order.number} ${order.status} rejected`;
   }
 
   async markPaid(): Promise<string> {
@@ -658,6 +672,7 @@ class Sequence {
     const pending = manual.filter((order) => order.status === 'PENDING');
     const roll = this.random();
     let order = roll < 0.7 ? this.pick(pending) : undefined;
+
     if (order) {
       const paid = order;
       const input = { orderId: paid.id, idempotencyKey: randomUUID() };
@@ -676,6 +691,7 @@ class Sequence {
       this.covered.add(`mark paid ${paid.method}`);
       return `mark paid #${paid.number} ${paid.method}${twice}`;
     }
+
     const card = roll < 0.85;
     order = card
       ? this.pick(this.orders.filter((item) => item.method === 'CARD'))
@@ -685,14 +701,15 @@ class Sequence {
       orderId: order.id,
       idempotencyKey: randomUUID(),
     });
+
     if (card) {
-      this.expectRefused(
+      this.expectRejected(
         outcome,
         'INVALID_PAYMENT_METHOD',
         `Order #${order.number} has no bank transfer or cash on delivery payment. Card payments are captured with orderCapture.`,
       );
     } else {
-      this.expectRefused(
+      this.expectRejected(
         outcome,
         'INVALID_TRANSITION',
         invalidTransition(
@@ -702,8 +719,9 @@ class Sequence {
         ),
       );
     }
-    this.covered.add('mark paid refused');
-    return `mark paid #${order.number} ${order.status} refused`;
+
+    this.covered.add('mark paid rejected');
+    return `mark paid #${order.number} ${order.status} rejected`;
   }
 }
 
@@ -717,10 +735,12 @@ const ASSET_OF: Record<Method, string> = {
 };
 
 /**
- * The postings docs/ledger.md prescribes for the model's orders: each
- * receipt split into sales, shipping and tax in the proportions of the
- * order's totals, the card fee, and each refund's tax part as the received
- * tax × (refunded so far ÷ received), less the tax refunded before it.
+ * Computes the debits and credits per account that docs/ledger.md
+ * prescribes for the model's orders. Each receipt is split into sales,
+ * shipping and tax in the proportions of the order's totals, and card
+ * receipts also post the provider fee. Each refund's tax part is the
+ * received tax × (refunded so far ÷ received), less the tax refunded
+ * before it.
  */
 function expectedAccounts(orders: ModelOrder[]): Map<string, Sides> {
   const accounts = new Map<string, Sides>();
@@ -755,14 +775,14 @@ function expectedAccounts(orders: ModelOrder[]): Map<string, Sides> {
       post(asset, 0, amount);
     }
   }
-  // Lines of 0 are not written, so an account without money has no line.
+  // Lines of 0 are not written, so an account with no postings has no line.
   for (const [code, sides] of accounts) {
     if (sides.debit === 0 && sides.credit === 0) accounts.delete(code);
   }
   return accounts;
 }
 
-/** The kinds of journal entries the model expects for an order, in order. */
+/** Returns the kinds of journal entries expected for an order, in posting order. */
 function expectedKinds(order: ModelOrder): string[] {
   if (order.captured === 0) return [];
   const receipt = {
@@ -773,7 +793,7 @@ function expectedKinds(order: ModelOrder): string[] {
   return [...receipt, ...order.refunds.map(() => 'REFUND')];
 }
 
-/** All journal entries of the period, page by page, through the gateway. */
+/** Fetches all journal entries of the period through the gateway, page by page. */
 async function allEntries(period: { from: string; to: string }) {
   const entries: Array<Record<string, any>> = [];
   let after: string | null = null;
@@ -800,19 +820,19 @@ const DEFAULT_SEED_COVERS = [
   'declined card retried',
   'full capture',
   'partial capture',
-  'capture refused',
-  'capture of a manual payment refused',
+  'capture rejected',
+  'capture of a manual payment rejected',
   'cancel AUTHORIZED',
   'cancel PENDING',
   'cancel again',
-  'cancel refused',
+  'cancel rejected',
   'refund to PARTIALLY_REFUNDED',
   'refund to REFUNDED',
   'refund exceeding',
-  'refund refused',
+  'refund rejected',
   'mark paid BANK_TRANSFER',
   'mark paid CASH_ON_DELIVERY',
-  'mark paid refused',
+  'mark paid rejected',
   'sent twice',
 ];
 
@@ -832,10 +852,10 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
   const at = (detail: string) =>
     `seed ${SEED} (LEDGER_GATEWAY_SEED), after ${log.length} steps: ${detail}`;
 
-  // Another seed may leave a kind of action out; the default one must not,
-  // so a change to the generator cannot quietly stop exercising one.
+  // Another seed may skip a kind of action, but the default seed must cover
+  // every kind, so a change to the generator cannot quietly stop testing one.
   test.runIf(process.env.LEDGER_GATEWAY_SEED === undefined)(
-    'the default seed exercises every kind of action',
+    'default seed covers every action kind',
     () => {
       expect(
         DEFAULT_SEED_COVERS.filter((kind) => !sequence.covered.has(kind)),
@@ -844,7 +864,7 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
     },
   );
 
-  test('every order reads back as the sequence left it', async () => {
+  test('orders read back as modelled', async () => {
     expect(sequence.orders.length, at('orders')).toBeGreaterThan(5);
     for (const model of sequence.orders) {
       const result = await stack.query(ORDER, { id: model.id }, staff);
@@ -853,7 +873,7 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
     }
   });
 
-  test('the trial balance balances and matches the payments', async () => {
+  test('trial balance matches payments', async () => {
     const result = await stack.query(TRIAL_BALANCE, period, staff);
     expect(result.errors, at('trialBalance')).toBeUndefined();
     const balance = result.data!.trialBalance;
@@ -885,8 +905,8 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
       sum(orders.map((o) => o.captured + o.fee + refundedOf(o))),
     );
 
-    // Revenue and tax net of refunds equal captured less refunded, as the
-    // orders' payments report it through the gateway.
+    // Revenue and tax net of refunds equal the captured less the refunded
+    // amount, as the orders' payments report them through the gateway.
     let netPayments = 0;
     for (const model of orders) {
       const read = await stack.query(ORDER, { id: model.id }, staff);
@@ -908,7 +928,8 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
       sum(orders.map((o) => o.captured - refundedOf(o))),
     );
 
-    // Each asset holds what came in by its method less what went out.
+    // Each asset account's balance is the money received by its payment
+    // method less the money paid out.
     expect(balanceOf('1000'), at('provider clearing')).toBe(
       byMethod('CARD', (o) => o.captured - refundedOf(o) - o.fee),
     );
@@ -919,7 +940,7 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
       byMethod('BANK_TRANSFER', (o) => o.captured - refundedOf(o)),
     );
 
-    // Every account carries exactly the documented split.
+    // Every account contains exactly the split that docs/ledger.md prescribes.
     expect(
       Object.fromEntries(
         [...accounts].map(([code, { debit, credit }]) => [
@@ -931,7 +952,7 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
     ).toEqual(Object.fromEntries(expectedAccounts(orders)));
   });
 
-  test('journal entries exist only for money that moved', async () => {
+  test('journal entries only for moved money', async () => {
     const entries = await allEntries(period);
     const kindsByOrder = new Map<string, string[]>();
     for (const entry of entries) {
@@ -957,7 +978,7 @@ describe(`ledger after a random order sequence through the gateway (seed ${SEED}
     }
   });
 
-  test('the CSV export has one row per journal line and the same totals', async () => {
+  test('CSV export matches journal lines', async () => {
     const [exported, balance, entries] = await Promise.all([
       stack.query(LEDGER_EXPORT, period, staff),
       stack.query(TRIAL_BALANCE, period, staff),

@@ -184,7 +184,7 @@ describe('orderCapture', () => {
       {
         field: ['input', 'idempotencyKey'],
         message:
-          'This idempotency key was already used for a different request; use a new key for each new request.',
+          'This idempotency key was already used for a different request. Use a new key for each new request.',
         code: 'IDEMPOTENCY_KEY_REUSED',
       },
     ]);

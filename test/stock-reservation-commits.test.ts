@@ -207,7 +207,7 @@ describe('stockReservationCommitLines', () => {
     expect(await level(a.id)).toEqual({ onHand: 8, reserved: 3 });
   });
 
-  it('rejects more than the reservation still holds', async () => {
+  it('rejects more than the reservation contains', async () => {
     const a = await stockedSku(10);
     const orderId = uuidv7();
     await reserved(orderId, [{ sku: a.sku, quantity: 3 }]);
@@ -225,7 +225,9 @@ describe('stockReservationCommitLines', () => {
         code: 'QUANTITY_EXCEEDS_RESERVED',
       }),
     ]);
-    expect(payload.userErrors[0].message).toContain('holds 1');
+    expect(payload.userErrors[0].message).toBe(
+      `Cannot commit 2 units of SKU "${a.sku}": the reservation of order ${orderId} has only 1 uncommitted units left.`,
+    );
     expect(await level(a.id)).toEqual({ onHand: 8, reserved: 1 });
   });
 

@@ -25,19 +25,19 @@ import { createWebhookSecret } from './signature.js';
 import { checkWebhookUrl, WebhookUrlError } from './url-guard.js';
 
 const WEBHOOKS_PATH = '/admin/webhooks';
-/** Largest JSON body the webhook routes accept, in bytes. */
+/** Maximum JSON body size the webhook routes accept, in bytes. */
 const BODY_LIMIT_BYTES = 16 * 1024;
-/** Deliveries listed per request, newest first. */
+/** Maximum deliveries listed per request, newest first. */
 const DELIVERY_LIST_LIMIT = 100;
 
 const createBody = z.object({
   url: z.string().min(1).max(2048),
   eventTypes: z.array(z.string()).min(1).max(50),
-  /** Staff only: the partner key that owns the endpoint. */
+  /** Partner key that owns the endpoint, accepted from staff only. */
   partnerKeyId: z.string().optional(),
 });
 
-/** Who may use the webhook routes, and on which endpoints. */
+/** Caller allowed to manage webhook endpoints, staff or a partner key with its scopes. */
 type Manager =
   | { kind: 'staff'; subject: string }
   | { kind: 'partner'; partnerKeyId: string; scopes: string[] };
@@ -73,12 +73,12 @@ const deliveryColumns = {
 /**
  * Creates the handler of the webhook routes (docs/webhooks.md):
  *
- * - `GET /admin/webhooks` lists endpoints;
+ * - `GET /admin/webhooks` lists endpoints.
  * - `POST /admin/webhooks` `{ url, eventTypes, partnerKeyId? }` creates one
- *   and returns its signing secret once;
- * - `DELETE /admin/webhooks/<id>` deletes one with its deliveries;
- * - `POST /admin/webhooks/<id>/enable` enables a disabled endpoint;
- * - `GET /admin/webhooks/<id>/deliveries` lists its latest deliveries;
+ *   and returns its signing secret once.
+ * - `DELETE /admin/webhooks/<id>` deletes one with its deliveries.
+ * - `POST /admin/webhooks/<id>/enable` enables a disabled endpoint.
+ * - `GET /admin/webhooks/<id>/deliveries` lists its latest deliveries.
  * - `POST /admin/webhooks/<id>/deliveries/<deliveryId>/redeliver` sends one
  *   delivery again.
  *
@@ -279,6 +279,7 @@ export function createWebhookRoutes(options: {
       createBody,
       await readJsonBody(request, BODY_LIMIT_BYTES),
     );
+
     let owner: { partnerKeyId: string | null; staffOwner: string | null };
     let scopes: string[] | null;
     if (manager.kind === 'partner') {
@@ -301,6 +302,7 @@ export function createWebhookRoutes(options: {
       owner = { partnerKeyId: null, staffOwner: manager.subject };
       scopes = null;
     }
+
     const eventTypes = [...new Set(body.eventTypes)];
     for (const type of eventTypes) {
       const entry = WEBHOOK_EVENT_TYPES[type];
@@ -319,12 +321,14 @@ export function createWebhookRoutes(options: {
         );
       }
     }
+
     try {
       await checkWebhookUrl(body.url, urlGuardSettings(config));
     } catch (error) {
       if (!(error instanceof WebhookUrlError)) throw error;
       throw new RouteError(400, ErrorCode.BadUserInput, error.message);
     }
+
     const id = uuidv7();
     const secret = createWebhookSecret();
     const box = await webhookSecretBox(config);

@@ -6,7 +6,7 @@ import * as tables from './db/tables.js';
 
 type OrdersDatabase = Database<typeof tables>;
 
-/** Longest idempotency key accepted, in characters. */
+/** Maximum length of an idempotency key, in characters. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /** Raised when a key is reused for a different request. */
@@ -14,7 +14,7 @@ export class IdempotencyKeyReusedError extends Error {
   readonly code = 'IDEMPOTENCY_KEY_REUSED';
   constructor() {
     super(
-      'This idempotency key was already used for a different request; use a new key for each new request.',
+      'This idempotency key was already used for a different request. Use a new key for each new request.',
     );
   }
 }
@@ -24,44 +24,44 @@ export class IdempotencyKeyBusyError extends Error {
   readonly code = 'IDEMPOTENCY_KEY_IN_USE';
   constructor() {
     super(
-      'A request with this idempotency key is still running; retry in a few seconds with the same key.',
+      'A request with this idempotency key is still running. Retry in a few seconds with the same key.',
     );
   }
 }
 
 /**
  * Raised by a run whose key was taken over by a repeat after its lock
- * expired: the run's writes, including the transaction that called
+ * expired. The run's writes, including the transaction that called
  * `finish`, do not take effect, so the repeat's result is the only one.
  */
 export class IdempotencyKeyTakenOverError extends IdempotencyKeyBusyError {
   constructor() {
     super();
     this.message =
-      'A repeat of this request took over its idempotency key after this run held it past its lock; retry with the same key to get the result.';
+      'A repeat of this request took over its idempotency key because this run kept it past its lock expiry. Retry with the same key to get the result.';
   }
 }
 
-/** SHA-256 of a request's canonical JSON, to detect a key reused for another request. */
+/** Hashes a request's canonical JSON with SHA-256, to detect a key reused for another request. */
 export function hashRequest(request: unknown): string {
   return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }
 
 export interface IdempotencyOptions<TResult> {
-  /** The operation and what it acts on, such as `checkoutComplete:<id>`. */
+  /** Operation and the object it acts on, such as `checkoutComplete:<id>`. */
   scope: string;
   key: string;
-  /** The request's parameters; a repeat must send the same ones. */
+  /** Request parameters, which a repeat must send unchanged. */
   request: unknown;
   /**
-   * Whether to keep a result for repeats. Results that changed nothing,
-   * such as a refused payment, are not kept, so a retry with the same key
+   * Predicate that decides whether to keep a result for repeats. Results
+   * that changed nothing, such as a declined payment, are not kept, so a retry with the same key
    * runs again once the customer has fixed the problem. Defaults to keep.
    */
   keep?: (result: TResult) => boolean;
-  /** How long a running request holds the key before a repeat may take over. */
+  /** Lock duration of a running request's key, after which a repeat may take over. */
   lockSeconds?: number;
-  /** How long a concurrent repeat waits for the first request's result. */
+  /** Maximum time a concurrent repeat waits for the first request's result. */
   waitMs?: number;
 }
 
@@ -78,22 +78,23 @@ export type FinishIdempotencyKey<TResult> = (
 /**
  * Runs `run` once per (scope, key) and returns its result to every repeat.
  *
- * The first request claims the key with an insert; a concurrent repeat
+ * The first request claims the key with an insert. A concurrent repeat
  * finds the claim and waits for the stored result, so two simultaneous
  * requests with one key do the work once. When `run` throws, the claim is
- * removed and the error propagates, so a retry runs again. A claim whose
- * holder died (its lock expired) is taken over by the next repeat; the
- * work itself must then be safe to run again, which is why every step
- * below uses idempotent provider and stock calls. Each claim stores a
- * random owner token, and every later write of a run is conditional on
- * it: a run that was taken over neither completes nor removes the key,
- * and its `finish` throws IdempotencyKeyTakenOverError, which rolls back
- * the caller's transaction.
+ * removed and the error propagates, so a retry runs again.
+ *
+ * A claim whose owner died (its lock expired) is taken over by the next
+ * repeat. The work itself must then be safe to run again, which is why
+ * every caller uses idempotent provider and stock calls. Each claim stores
+ * a random owner token, and every later write of a run is conditional on
+ * it. A run that was taken over neither completes nor removes the key, and
+ * its `finish` throws IdempotencyKeyTakenOverError, which rolls back the
+ * caller's transaction.
  *
  * The result must survive a JSON round trip.
  *
  * `run` may call `finish` with its result inside the transaction that
- * writes its change, and must then return that same result object: the
+ * writes its change, and must then return that same result object. The
  * key is completed in that commit, and not in a statement of its own
  * afterwards. A transaction that rolls back takes the completion with it,
  * and `run` then throws, which removes the claim as above.
@@ -138,7 +139,7 @@ export async function withIdempotencyKey<TResult>(
         .select()
         .from(tables.idempotencyKeys)
         .where(keyMatches);
-      // Removed between the insert and the read: claim it again.
+      // The claim was removed between the insert and the read, so claim it again.
       if (!existing) continue;
       if (existing.requestHash !== requestHash) {
         throw new IdempotencyKeyReusedError();
@@ -201,7 +202,7 @@ export async function withIdempotencyKey<TResult>(
   }
 }
 
-/** The columns of a completed key that keeps `result`. */
+/** Builds the column values of a completed key that stores `result`. */
 function completion(result: unknown) {
   return {
     status: 'COMPLETED' as const,

@@ -29,7 +29,10 @@ export interface ShipmentResult {
   userErrors: UserError[];
 }
 
-/** Statuses in which the carrier has not taken the parcel, so it can be cancelled. */
+/**
+ * Statuses in which the carrier has not taken the parcel, so the shipment
+ * can be cancelled.
+ */
 const CANCELLABLE: ReadonlySet<ShipmentRow['status']> = new Set([
   'PENDING',
   'LABEL_CREATED',
@@ -159,11 +162,11 @@ export async function createFulfillment(
  * response commits nothing more. The first success sets
  * `stockCommittedAt` and appends `shipment.created`.
  *
- * When the catalog rejects the commit (the reservation no longer holds the
- * units), nothing was sold, so the shipment is deleted and the rejection
- * returned; a retry with the same idempotency key starts over. When the
- * catalog cannot be reached, the shipment stays and the error is raised;
- * a retry, or the background pass, finishes the commit.
+ * When the catalog rejects the commit because the reservation no longer
+ * contains the units, nothing was sold, so the shipment is deleted and the
+ * rejection returned. A retry with the same idempotency key then starts
+ * over. When the catalog cannot be reached, the shipment stays and the
+ * error is raised, so a retry or the background pass finishes the commit.
  */
 export async function commitStock(
   db: ShipmentsDatabase,
@@ -248,11 +251,12 @@ export async function commitStock(
 }
 
 /**
- * Cancels a shipment that the carrier has not picked up: voids its label
- * (a carrier that already scanned it refuses, and the shipment is kept),
- * marks it CANCELLED so its lines count as unfulfilled again, then puts its
- * stock back into the order's reservation. Cancelling a CANCELLED shipment
- * returns it, after retrying the stock return if that failed before.
+ * Cancels a shipment that the carrier has not picked up. It voids the
+ * label, marks the shipment CANCELLED so its lines count as unfulfilled
+ * again, then puts its stock back into the order's reservation. When the
+ * carrier rejects the void because it already scanned the parcel, the
+ * shipment is kept. Cancelling a CANCELLED shipment returns it, after
+ * retrying the stock return if that failed before.
  */
 export async function cancelShipment(
   db: ShipmentsDatabase,
@@ -392,9 +396,9 @@ export async function uncommitStock(
 }
 
 /**
- * Voids the label with the time it was bought, which the sandbox carrier
- * uses to tell whether its simulated parcel was picked up; other carriers
- * ignore the second argument.
+ * Voids the label, passing the time it was bought because the sandbox
+ * carrier uses it to determine whether its simulated parcel was picked up.
+ * Other carriers ignore the second argument.
  */
 function voidLabel(
   dependencies: ShipmentsDependencies,
@@ -496,7 +500,7 @@ function chooseLines(
   return userErrors.length > 0 ? { userErrors } : { lines };
 }
 
-/** Units of each order line that shipments which are not cancelled carry. */
+/** Units of each order line in shipments that are not cancelled. */
 async function fulfilledQuantities(
   transaction: ShipmentsTransaction,
   orderId: string,
@@ -549,7 +553,10 @@ export async function findShipment(
   return row ?? null;
 }
 
-/** Shipments whose stock call to the catalog has not succeeded yet, for the background pass. */
+/**
+ * Shipments whose stock call to the catalog has not succeeded yet, for the
+ * background pass.
+ */
 export function shipmentsAwaitingStock(
   db: ShipmentsDatabase,
   limit: number,

@@ -14,7 +14,7 @@ import type { CatalogTransaction } from './stock.js';
 
 type CatalogDatabase = Database<typeof tables>;
 
-/** Maximum length of a commit key; a shipment id (a UUID) is 36. */
+/** Maximum length of a commit key. A shipment id (a UUID) has 36 characters. */
 export const MAX_COMMIT_KEY_LENGTH = 200;
 
 export type CommitErrorCode =
@@ -58,7 +58,7 @@ interface HeldLine {
   quantity: number;
 }
 
-/** Units a commit takes from one reservation line that holds `heldQuantity`. */
+/** Units a commit takes from one reservation line, which contains `heldQuantity` units. */
 interface UnitsTaken extends HeldLine {
   sku: string;
   heldQuantity: number;
@@ -83,9 +83,9 @@ class CommitRejected extends Error {
  * deadlock with the other reservation calls. A commit key already stored
  * returns its commit unchanged, whatever the lines.
  *
- * SKUs of variants that do not track stock hold no reserved units and are
- * left out of the commit. A tracked SKU asking for more than the
- * reservation still holds rejects the whole commit.
+ * SKUs of variants that do not track stock have no reserved units and are
+ * left out of the commit. A tracked SKU that requests more units than the
+ * reservation still contains rejects the whole commit.
  */
 export async function commitReservationLines(
   db: CatalogDatabase,
@@ -157,7 +157,7 @@ export async function commitReservationLines(
         if (demand.quantity > remaining) {
           errors.push({
             field,
-            message: `Cannot commit ${demand.quantity} units of SKU "${demand.sku}": the reservation of order ${request.orderId} holds ${remaining} not yet committed.`,
+            message: `Cannot commit ${demand.quantity} units of SKU "${demand.sku}": the reservation of order ${request.orderId} has only ${remaining} uncommitted units left.`,
             code: 'QUANTITY_EXCEEDS_RESERVED',
           });
           return;
@@ -203,9 +203,9 @@ export async function commitReservationLines(
 
 /**
  * Puts back the units of the commit `commitKey` of `orderId`, once. On-hand
- * goes up by them. While the reservation is ACTIVE they are reserved for
- * the order again (reserved and the reservation's lines go up); otherwise
- * the reservation no longer holds stock, so they become available.
+ * goes up by them. While the reservation is ACTIVE, they are reserved for
+ * the order again, so reserved and the reservation's lines go up. Otherwise
+ * the reservation no longer reserves stock, so the units become available.
  *
  * A key with no commit gets an empty UNCOMMITTED commit, so that a commit
  * with that key still in flight (a retry racing a cancellation) sells
@@ -324,7 +324,10 @@ export async function uncommitReservationLines(
   });
 }
 
-/** Takes `takes` off the reservation's lines and the stock rows, with history and events. */
+/**
+ * Subtracts `takes` from the reservation's lines and the stock rows, and
+ * records stock adjustments and events.
+ */
 async function takeUnits(
   transaction: CatalogTransaction,
   reservation: StockReservationRow,
@@ -348,7 +351,7 @@ async function takeUnits(
       eq(tables.stockReservationLines.variantId, take.variantId),
       eq(tables.stockReservationLines.locationId, take.locationId),
     );
-    // The locked reservation row keeps `heldQuantity` current.
+    // `heldQuantity` is still current because the reservation row is locked.
     if (take.quantity === take.heldQuantity) {
       await transaction
         .delete(tables.stockReservationLines)
@@ -411,7 +414,10 @@ function requireCommitKey(commitKey: string): void {
   }
 }
 
-/** Sums quantities per SKU, keeping the index of each SKU's first line for errors. */
+/**
+ * Sums quantities per SKU and keeps the index of each SKU's first line for
+ * error fields.
+ */
 function sumQuantitiesPerSku(
   lines: readonly StockLineRequest[],
 ): Array<{ sku: string; quantity: number; index: number }> {
@@ -463,7 +469,7 @@ async function findCommit(
   return row ?? null;
 }
 
-/** Units of a reservation not yet committed, per stock row, in lock order. */
+/** Reads the uncommitted units of a reservation per stock row, in lock order. */
 function readHeldLines(
   transaction: CatalogTransaction,
   reservationId: string,
@@ -482,7 +488,7 @@ function readHeldLines(
     );
 }
 
-/** A commit with its lines summed per SKU, in SKU order. */
+/** Reads a commit with its lines summed per SKU, in SKU order. */
 async function describe(
   transaction: CatalogTransaction,
   row: StockReservationCommitRow,
@@ -573,8 +579,8 @@ function levelKey(line: { variantId: string; locationId: string }) {
 }
 
 /**
- * A `stock.changed` event with the payload fields of the reservation
- * events, plus the commit key that caused it.
+ * Builds a `stock.changed` event with the payload fields of the reservation
+ * events, plus the commit key that caused the change.
  */
 function stockChangedEvent(
   level: StockLevelRow,

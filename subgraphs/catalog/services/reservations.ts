@@ -29,7 +29,7 @@ import {
 
 type CatalogDatabase = Database<typeof tables>;
 
-/** Maximum time a reservation is held before it is confirmed, in seconds. */
+/** Maximum time, in seconds, that a reservation lasts before it is confirmed. */
 export const MAX_RESERVATION_TTL_SECONDS = 86_400;
 
 export type ReserveResult =
@@ -42,7 +42,7 @@ export type ReservationStateErrorCode =
   | 'RESERVATION_COMMITTED'
   | 'RESERVATION_CONFIRMED';
 
-/** A reservation call that its reservation's status does not allow. */
+/** Error for a reservation call that the reservation's status does not allow. */
 export interface ReservationStateError {
   code: ReservationStateErrorCode;
   message: string;
@@ -81,10 +81,10 @@ class LineProblemsFound extends Error {
  *
  * Quantities are summed per SKU. The stock rows of every variant involved
  * are locked FOR UPDATE in (variant id, location id) order, so concurrent
- * reservations of the same SKUs wait for each other and cannot deadlock,
- * and every check of available stock reads the locked rows. When any line
- * has a problem, every problem of every line is returned and the
- * transaction rolls back.
+ * reservations of the same SKUs wait for each other and cannot deadlock.
+ * Every check of available stock reads the locked rows. When any line has
+ * a problem, every problem of every line is returned and the transaction
+ * rolls back.
  *
  * An ACTIVE reservation within its expiry or a COMMITTED one is returned
  * unchanged, whatever the lines. A RELEASED or EXPIRED one, or an ACTIVE
@@ -114,9 +114,9 @@ export async function reserveStock(
 
   try {
     return await db.transaction(async (transaction) => {
-      // The variants and the default location are read while the
-      // reservation is locked, in the same round trips: the reads take no
-      // locks, and the connection runs the statements one after another.
+      // The variants and the default location are read in the same round
+      // trips that lock the reservation. This is safe because the reads take
+      // no locks and the connection runs the statements one after another.
       const [current, variants, foundDefaultLocationId] = await allSettled([
         lockReservation(transaction, request.orderId, { create: true }),
         loadVariantsBySku(
@@ -197,9 +197,9 @@ export async function reserveStock(
       });
       if (problems.length > 0) throw new LineProblemsFound(problems);
 
-      // The stock rows are locked, so what each update leaves in them is
-      // known now: the writes below go out together, in one round trip,
-      // and each update's row is checked against it when they are done.
+      // The stock rows are locked, so the result of each update is known
+      // in advance. The writes below are sent together in one round trip,
+      // and each updated row is checked against its expected state after.
       const writes: Promise<unknown>[] = [];
       const events: DomainEvent[] = [];
       const pricedLines: PricedLineValue[] = [];
@@ -296,14 +296,17 @@ export async function reserveStock(
   }
 }
 
-/** Removes the expiry of an ACTIVE reservation, so it is held until commit or release. */
+/**
+ * Removes the expiry of an ACTIVE reservation, so it lasts until commit or
+ * release.
+ */
 export async function confirmReservation(
   db: CatalogDatabase,
   orderId: string,
 ): Promise<ReservationOutcome> {
-  // The usual case in one statement: an ACTIVE reservation within its
-  // expiry. The update locks the row and checks the condition again on
-  // the row as any concurrent change left it, as the transaction below.
+  // Handles the usual case, an ACTIVE reservation within its expiry, in one
+  // statement. Like the transaction below, the update locks the row and
+  // checks the condition again against the row's latest committed state.
   const [confirmed] = await db
     .update(tables.stockReservations)
     .set({ expiresAt: null, updatedAt: sql`now()` })
@@ -404,9 +407,9 @@ export function commitReservation(
 /**
  * Returns the units of an ACTIVE reservation to available stock. A
  * confirmed reservation (ACTIVE without expiry) belongs to an order that
- * was written, so it is released only with `force`, which the orders
- * service sends for an order it cancelled; without it the reservation is
- * left as it is and RESERVATION_CONFIRMED is returned. Releasing a
+ * was written, so it is released only with `force`. The orders service
+ * sends `force` for an order it cancelled. Without it, the reservation is
+ * left unchanged and RESERVATION_CONFIRMED is returned. Releasing a
  * released or expired reservation returns it unchanged.
  */
 export function releaseReservation(
@@ -426,7 +429,7 @@ export function releaseReservation(
         reservation: row,
         error: {
           code: 'RESERVATION_CONFIRMED',
-          message: `The reservation of order ${orderId} is confirmed: it holds the stock of a written order. Cancel the order to release it.`,
+          message: `The reservation of order ${orderId} is confirmed: its stock belongs to a written order. Cancel the order to release it.`,
         },
       };
     }
@@ -462,8 +465,8 @@ export function releaseReservation(
 /**
  * Expires up to `limit` ACTIVE reservations whose expiry has passed and
  * returns their units to available stock, in one transaction. Rows locked
- * by another transaction (another replica's sweep, or a call on the same
- * order) are skipped. Returns how many reservations it expired.
+ * by another transaction, such as another replica's sweep or a call on the
+ * same order, are skipped. Returns the number of reservations expired.
  */
 export function expireDueReservations(
   db: CatalogDatabase,
@@ -510,9 +513,9 @@ export function expireDueReservations(
 }
 
 /**
- * Locks the reservation of `orderId`. With `create`, a missing one is
- * inserted first as RELEASED (holding nothing), so two concurrent first
- * reservations of one order serialize on the unique order id: the second
+ * Locks the reservation of `orderId`. With `create`, a missing reservation
+ * is first inserted as RELEASED, with no units, so two concurrent first
+ * reservations of one order serialize on the unique order id. The second
  * waits and then finds the first one's result.
  */
 async function lockReservation(
@@ -522,7 +525,7 @@ async function lockReservation(
 ): Promise<{
   row: StockReservationRow;
   pastExpiry: boolean;
-  /** True when this call inserted it. */
+  /** Whether this call inserted the reservation. */
   created: boolean;
 } | null> {
   let created = false;
@@ -589,7 +592,7 @@ function levelKey(line: { variantId: string; locationId: string }) {
 
 /**
  * Adds to `reserved` of a stock row that the transaction has locked. Unless
- * backorders are allowed, the update only applies while enough is
+ * backorders are allowed, the update applies only while enough units are
  * available, which guards the stock check made before it.
  */
 async function addReserved(
@@ -620,7 +623,10 @@ async function addReserved(
   return level;
 }
 
-/** True for PostgreSQL's 25P02, also wrapped in drizzle's DrizzleQueryError. */
+/**
+ * Checks for PostgreSQL error 25P02 (in_failed_sql_transaction), also when
+ * wrapped in drizzle's DrizzleQueryError.
+ */
 function isAbortedTransaction(error: unknown): boolean {
   const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
   return (
@@ -630,9 +636,9 @@ function isAbortedTransaction(error: unknown): boolean {
 }
 
 /**
- * Like Promise.all, but waits for every statement to finish before it
- * rejects, so that no statement of a transaction still runs after the
- * rollback, when its connection may be back in the pool.
+ * Awaits all promises like Promise.all, but rejects only after every
+ * statement has finished. So no statement of a transaction still runs after
+ * the rollback, when its connection may be back in the pool.
  */
 async function allSettled<T extends readonly unknown[]>(
   promises: T,
@@ -641,8 +647,8 @@ async function allSettled<T extends readonly unknown[]>(
   const failures = results.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],
   );
-  // A statement after a failed one fails with 25P02 (the transaction is
-  // aborted); the first other error is the cause.
+  // A statement after a failed one fails with 25P02 because the transaction
+  // is aborted, so the first other error is the cause.
   const failed =
     failures.find((reason) => !isAbortedTransaction(reason)) ?? failures[0];
   if (failures.length > 0) throw failed;
@@ -652,9 +658,9 @@ async function allSettled<T extends readonly unknown[]>(
 }
 
 /**
- * Checks that an update of a locked stock row left what was computed from
- * the locked row; anything else means the lock did not hold, and the
- * transaction must not commit.
+ * Checks that an update of a locked stock row produced the values computed
+ * from the locked row. Any other result means the lock failed, so the
+ * check throws and the transaction does not commit.
  */
 function checkLevel(updated: StockLevelRow, expected: StockLevelRow): void {
   if (
@@ -667,7 +673,10 @@ function checkLevel(updated: StockLevelRow, expected: StockLevelRow): void {
   }
 }
 
-/** Takes the quantities of `lines` off `reserved`, with an event per stock row. */
+/**
+ * Subtracts the quantities of `lines` from `reserved`, with an event per
+ * stock row.
+ */
 async function returnReservedUnits(
   transaction: CatalogTransaction,
   lines: ReservationLine[],
@@ -699,7 +708,7 @@ async function returnReservedUnits(
   await appendEvents(transaction, events);
 }
 
-/** Puts an updated stock row in place of its old copy in `levels`. */
+/** Replaces the old copy of an updated stock row in `levels`. */
 function replaceLevel(
   levels: Map<string, LocatedStockLevel[]>,
   level: StockLevelRow,
@@ -714,9 +723,9 @@ function replaceLevel(
 }
 
 /**
- * A `stock.changed` event with the fields of `changeOnHand`'s: `delta` is
- * the change of on-hand, and `reservedDelta` and `orderId` say what the
- * reservation changed.
+ * Builds a `stock.changed` event with the same fields as the one from
+ * `changeOnHand`. `delta` is the change of on-hand, and `reservedDelta` and
+ * `orderId` describe the reservation's change.
  */
 function stockChangedEvent(
   level: StockLevelRow,
@@ -768,8 +777,8 @@ async function expireLocked(
 }
 
 /**
- * Sets a reservation's status. Every status but an unconfirmed ACTIVE one
- * has no expiry, so this also clears it.
+ * Sets a reservation's status and clears its expiry, because only an
+ * unconfirmed ACTIVE reservation has one.
  */
 async function updateStatus(
   transaction: CatalogTransaction,

@@ -1,5 +1,5 @@
 /**
- * What the marketplace service needs from one marketplace account: publish
+ * Interface the marketplace service uses for one marketplace account: publish
  * listings with price, content and quantity, set quantities, end listings,
  * read orders placed there, and report shipments back. Each marketplace
  * (the offline sandbox, eBay) implements it over its own published API.
@@ -11,7 +11,7 @@
  */
 
 export interface ListingContent {
-  /** The shop's SKU; marketplaces that key inventory by SKU use it as theirs. */
+  /** Shop's SKU, which marketplaces that key inventory by SKU use as theirs. */
   sku: string;
   title: string;
   /** Plain text or simple HTML, as the marketplace accepts. */
@@ -31,26 +31,26 @@ export interface ListingContent {
 
 export interface ListingPush extends ListingContent {
   price: { amount: number; currencyCode: string };
-  /** Units to offer; never below 0. */
+  /** Units to offer, never below 0. */
   quantity: number;
-  /** The listing's id on the marketplace from an earlier publish, if any. */
+  /** Listing's id on the marketplace from an earlier publish, if any. */
   externalId: string | null;
   /**
-   * The marketplace's category of this listing, when the shop maps one;
-   * otherwise the adapter uses the connection's default category, if any.
+   * Marketplace's category of this listing, when the shop maps one.
+   * Otherwise the adapter uses the connection's default category, if any.
    */
   categoryId?: string | null;
 }
 
 export interface PublishedListing {
-  /** The marketplace's id of the listing (offer id, item id). */
+  /** Marketplace's id of the listing (offer id, item id). */
   externalId: string;
-  /** ACTIVE when live; PENDING while the marketplace reviews it. */
+  /** Listing status: ACTIVE when live, PENDING while the marketplace reviews it. */
   status: 'ACTIVE' | 'PENDING';
 }
 
 export interface MarketplaceOrderLine {
-  /** The marketplace's line id, needed to report the shipment of that line. */
+  /** Marketplace's line id, needed to report the shipment of that line. */
   externalLineId: string;
   sku: string;
   quantity: number;
@@ -65,12 +65,12 @@ export interface MarketplaceOrderLine {
 }
 
 export interface MarketplaceOrder {
-  /** The marketplace's order id; an order is imported once per id. */
+  /** Marketplace's order id. An order is imported once per id. */
   externalOrderId: string;
   /** ISO 8601 time the buyer placed it. */
   placedAt: string;
   currencyCode: string;
-  /** Buyer's email as the marketplace relays it (often an alias); may be null. */
+  /** Buyer's email as the marketplace relays it (often an alias), or null. */
   email: string | null;
   shippingAddress: {
     name: string;
@@ -88,15 +88,15 @@ export interface MarketplaceOrder {
   shippingAmount: number;
   taxAmount: number;
   totalAmount: number;
-  /** False while the marketplace has not confirmed payment; such orders wait. */
+  /** False while the marketplace has not confirmed payment, and such orders wait. */
   paid: boolean;
 }
 
 export interface OrderPage {
   orders: MarketplaceOrder[];
   /**
-   * Pass back to continue after these orders; null when there are no more
-   * now. On null, keep the cursor that was passed in and pass it again on
+   * Cursor to pass back to continue after these orders, or null when there
+   * are no more now. On null, keep the cursor that was passed in and pass it again on
    * the next pass, which then returns orders placed or changed since. A
    * page may be empty with a non-null cursor. An order appears again when
    * it changes (for example when its payment is confirmed), and eBay pages
@@ -107,7 +107,7 @@ export interface OrderPage {
 
 export interface FulfillmentPush {
   externalOrderId: string;
-  /** Lines shipped; all of the order's lines when empty. */
+  /** Lines shipped. An empty list means all of the order's lines. */
   lines: { externalLineId: string; quantity: number }[];
   carrier: string;
   trackingNumber: string;
@@ -117,8 +117,8 @@ export interface FulfillmentPush {
 
 /**
  * Raised when a call fails. `retryable` is true for network errors, 5xx
- * and rate limits (429), with `retryAfterMs` when the marketplace said when
- * to try again. The message names the operation and the marketplace's
+ * and rate limits (429), with `retryAfterMs` when the marketplace reported
+ * when to try again. The message names the operation and the marketplace's
  * error, never credentials.
  */
 export class MarketplaceError extends Error {
@@ -134,15 +134,18 @@ export class MarketplaceError extends Error {
 export interface MarketplaceAdapter {
   /** `SANDBOX` or `EBAY`, as stored on the connection. */
   readonly kind: string;
-  /** Checks the credentials with a harmless call; throws MarketplaceError. */
+  /** Checks the credentials with a harmless call and throws MarketplaceError on failure. */
   testConnection(): Promise<void>;
   /** Creates or updates the listing of `push.sku` with price, content and quantity. */
   publish(push: ListingPush): Promise<PublishedListing>;
   /** Sets the offered quantity of a published listing. */
   setQuantity(sku: string, externalId: string, quantity: number): Promise<void>;
-  /** Takes a listing down; ending an ended listing succeeds. */
+  /** Takes a listing down. Ending an ended listing succeeds. */
   end(sku: string, externalId: string): Promise<void>;
-  /** Orders placed or changed since `cursor` (null: from the start of the account's window). */
+  /**
+   * Fetches orders placed or changed since `cursor`, or from the start of the
+   * account's window when `cursor` is null.
+   */
   fetchOrders(cursor: string | null): Promise<OrderPage>;
   /** Reports a shipment of an order, with its tracking number. */
   pushFulfillment(push: FulfillmentPush): Promise<void>;

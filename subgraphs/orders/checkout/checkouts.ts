@@ -22,9 +22,9 @@ export interface CheckoutResult {
 }
 
 /**
- * Whether `caller` may read and change `checkout`: anyone holding a
- * guest's checkout id, and for a customer's checkout that customer,
- * staff and services.
+ * Reports whether `caller` may read and change `checkout`. Anyone with a
+ * guest checkout's id may use it. A customer's checkout is open to that
+ * customer, to staff and to services.
  */
 export function canUseCheckout(
   caller: SubgraphCaller,
@@ -36,7 +36,7 @@ export function canUseCheckout(
   );
 }
 
-/** The checkout with `id` when `caller` may use it; null otherwise. */
+/** Finds the checkout with `id`, or returns null when it does not exist or `caller` may not use it. */
 export async function findCheckout(
   context: Pick<Context, 'db' | 'caller'>,
   id: string,
@@ -68,13 +68,14 @@ export function checkoutCompletedError(
   );
 }
 
-/** Creates a checkout; a signed-in customer's belongs to them. */
+/** Creates a checkout, owned by the caller when a customer is signed in. */
 export async function createCheckout(
   context: Context,
   input: CheckoutFieldsInput & { lines: CheckoutFieldsInput['lines'] },
 ): Promise<CheckoutResult> {
   const { fields, userErrors } = validateCheckoutFields(input);
   if (userErrors.length > 0) return { checkout: null, userErrors };
+
   const { caller, db } = context;
   const customerId =
     caller.kind === 'customer' && caller.subject ? caller.subject : null;
@@ -83,6 +84,7 @@ export async function createCheckout(
     const customer = await context.loaders.customerById.load(customerId);
     email = customer?.email ?? null;
   }
+
   const now = new Date();
   const draft: CheckoutRow = {
     id: uuidv7(),
@@ -101,6 +103,7 @@ export async function createCheckout(
   if (shipping.userErrors.length > 0) {
     return { checkout: null, userErrors: shipping.userErrors };
   }
+
   const [checkout] = await db
     .insert(tables.checkouts)
     .values({
@@ -116,7 +119,7 @@ export async function createCheckout(
   return { checkout: checkout!, userErrors: [] };
 }
 
-/** Changes the fields sent of a checkout that is not completed. */
+/** Updates the fields present in `input` on a checkout that is not completed. */
 export async function updateCheckout(
   context: Context,
   input: CheckoutFieldsInput & { id: string },
@@ -134,8 +137,10 @@ export async function updateCheckout(
       userErrors: [checkoutCompletedError(existing, ['input', 'id'])],
     };
   }
+
   const { fields, userErrors } = validateCheckoutFields(input);
   if (userErrors.length > 0) return { checkout: null, userErrors };
+
   const shippingMethodPriceAmount = await repriceShipping(
     context,
     existing,
@@ -147,8 +152,9 @@ export async function updateCheckout(
   ) {
     return { checkout: null, userErrors: shippingMethodPriceAmount.userErrors };
   }
-  // The update matches only a checkout still open, so a completion that
-  // commits meanwhile wins and this update reports it.
+
+  // The update matches only a checkout that is still open. A completion
+  // that commits first wins, and this update returns a completed error.
   const [checkout] = await context.db
     .update(tables.checkouts)
     .set({ ...fields, shippingMethodPriceAmount, updatedAt: new Date() })
@@ -159,6 +165,7 @@ export async function updateCheckout(
       ),
     )
     .returning();
+
   if (!checkout) {
     const completed = (await findCheckout(context, existing.id))!;
     return {
@@ -170,11 +177,10 @@ export async function updateCheckout(
 }
 
 /**
- * Returns the price to store for the checkout's shipping method after an
- * update: a newly chosen code must be on offer; a kept code is priced
- * again when the lines or the address change, since the customer sees the
- * new price in the update's result. Returns the user errors of a code not
- * on offer instead.
+ * Computes the shipping method price to store after an update. A newly
+ * chosen code must be on offer. A kept code is priced again when the lines
+ * or the address change, because the update's result shows the new price.
+ * Returns user errors instead when the code is not on offer.
  */
 async function repriceShipping(
   context: Context,

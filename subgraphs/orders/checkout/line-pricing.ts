@@ -14,7 +14,7 @@ import {
   type CheckoutShippingQuote,
 } from './shipping-quotes.js';
 
-/** One checkout line with its current price, or why it cannot be bought. */
+/** Checkout line with its current price, or with the problem that prevents buying it. */
 export interface PricedCheckoutLine {
   sku: string;
   quantity: number;
@@ -28,13 +28,13 @@ export interface CheckoutPricing {
   currencyCode: string;
   lines: PricedCheckoutLine[];
   totals: CheckoutTotals;
-  /** Where the shipping methods came from; `none` for a completed checkout. */
+  /** Source of the shipping methods, which is `none` for a completed checkout. */
   shippingSource: CheckoutShippingQuote['source'];
 }
 
 /**
- * Pricings of one request by checkout state, so the fields of one
- * checkout (lines, subtotal, tax, ...) share one catalog call.
+ * Cache of pricings per request, keyed by checkout state, so the fields of
+ * one checkout (lines, subtotal, tax, ...) share one catalog call.
  */
 const pricingsOfRequest = new WeakMap<
   object,
@@ -42,8 +42,8 @@ const pricingsOfRequest = new WeakMap<
 >();
 
 /**
- * Prices a checkout: an open one through the catalog now, a completed one
- * from its order, whose prices were frozen at purchase.
+ * Prices a checkout. An open checkout is priced through the catalog now,
+ * and a completed one from its order, whose prices were frozen at purchase.
  */
 export function priceCheckout(
   context: Context,
@@ -150,10 +150,10 @@ async function priceFromCatalog(
 }
 
 /**
- * The parcel of a checkout for a quote: each line with its catalog weight.
- * A line the catalog could not price counts as shipping, without a weight
- * (the shipments service counts its default weight), when
- * `unpricedLinesShip`.
+ * Builds the parcel items of a checkout for a shipping quote, each line
+ * with its catalog weight. A line the catalog could not price has no
+ * weight, so the shipments service uses its default weight. Such a line
+ * requires shipping only when `unpricedLinesShip` is true.
  */
 function quoteItems(
   lines: CheckoutRow['lines'],
@@ -173,7 +173,7 @@ function quoteItems(
   });
 }
 
-/** A catalog line problem as a user error on the line at `index`. */
+/** Converts a catalog line problem to a user error on the line at `index`. */
 export function lineProblemError(
   problem: LineProblem,
   index: number,

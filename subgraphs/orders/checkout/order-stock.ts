@@ -15,23 +15,23 @@ import {
 } from '../stock/stock-client.js';
 import { applyPaymentState } from './payment-updates.js';
 
-/** Author of the notes the orders service writes itself. */
+/** Author name on the order notes that the orders service writes itself. */
 export const SYSTEM_NOTE_AUTHOR = 'system:checkout';
 
 export type StockHoldOutcome =
-  /** The reservation is held until commit or release. */
+  /** Reservation confirmed, so the stock is reserved until commit or release. */
   | 'confirmed'
-  /** Nothing to do: already confirmed, cancelled, or locked by a replica. */
+  /** No change, because the order is already confirmed, cancelled, or locked by a replica. */
   | 'unchanged'
-  /** The stock is gone: the order was flagged for staff. */
+  /** Stock no longer available, so the order was flagged for staff. */
   | 'flagged';
 
 /**
- * Makes the catalog hold an order's stock until fulfilment: confirms its
- * reservation, or reserves again when the reservation expired or was
- * released. When the stock is gone the order is flagged: an unpaid order
- * is cancelled and its authorization voided, a paid one gets a note for
- * staff; nothing is ever sold twice.
+ * Makes the catalog reserve an order's stock until fulfilment. Confirms
+ * the order's reservation, or reserves again when the reservation expired
+ * or was released. When the stock is gone, the order is flagged so that
+ * nothing is ever sold twice. An unpaid order is cancelled and its
+ * authorization voided, and a paid one gets a note for staff.
  *
  * The order row stays locked meanwhile, so checkout, webhooks and the
  * reconciliation of every replica never work on one order at once.
@@ -73,7 +73,7 @@ export async function holdOrderStock(
   });
 }
 
-/** True when the reservation is now held without expiry. */
+/** Confirms the reservation and reports whether it is now kept without expiry. */
 async function confirmReservation(
   dependencies: OrdersDependencies,
   orderId: string,
@@ -100,7 +100,7 @@ async function markConfirmed(
     .where(eq(tables.orders.id, orderId));
 }
 
-/** The order's lines summed per SKU, as the catalog reserves them. */
+/** Sums the order's line quantities per SKU, as the catalog reserves them. */
 export async function orderStockLines(
   transaction: Pick<OrdersDatabase, 'select'>,
   orderId: string,
@@ -148,7 +148,7 @@ async function flagOrder(
     if (cancel.cancelled) {
       await dependencies.stock.release(order.id, { force: true });
     } else {
-      // The payment was captured before it could be voided: the order is
+      // The payment was captured before it could be voided, so the order is
       // paid now, and staff restock or refund it.
       await applyPaymentState(
         transaction,
@@ -189,9 +189,9 @@ async function flagOrder(
 }
 
 /**
- * The result of `cancelUnpaidOrder`: the order was cancelled, or one of
- * its payments turned out to be captured while it was being voided, and
- * nothing was changed.
+ * Result of `cancelUnpaidOrder`. Either the order was cancelled, or one of
+ * its payments was captured while it was being voided and nothing was
+ * changed.
  */
 export type CancelOutcome =
   | { cancelled: true }
@@ -204,10 +204,10 @@ export type CancelOutcome =
  * `paymentStatus` and the order CANCELLED. The caller releases the
  * reservation with `force` after the change.
  *
- * When a void fails, the payment is read again: a capture (the customer
- * confirmed meanwhile) changes nothing here and is returned for the
- * caller to apply; a payment that holds nothing lets the cancellation go
- * on; any other state rethrows the error, so the caller retries later.
+ * When a void fails, the payment is read again. A capture (the customer
+ * confirmed meanwhile) changes nothing here and is returned for the caller
+ * to apply. A payment with nothing authorized lets the cancellation go on.
+ * Any other state rethrows the error, so the caller retries later.
  */
 export async function cancelUnpaidOrder(
   transaction: OrdersTransaction,
@@ -262,7 +262,8 @@ export async function cancelUnpaidOrder(
 
 /**
  * Voids one payment at the provider. Returns the payment when the void
- * failed because it is captured; null when nothing is held on the card.
+ * failed because it is captured, and null when nothing is authorized on
+ * the card.
  */
 async function voidOrReadCapture(
   dependencies: OrdersDependencies,
@@ -282,9 +283,10 @@ async function voidOrReadCapture(
       );
       return now;
     }
-    // Declined or cancelled at the provider: nothing is held. A payment
-    // still processing cannot be cancelled; a later capture of it is given
-    // back when the provider reports it (payment-updates.ts).
+    // A payment declined or cancelled at the provider has nothing
+    // authorized. A payment still processing cannot be cancelled, so a
+    // later capture of it is refunded when the provider reports it
+    // (payment-updates.ts).
     if (
       now.status === 'declined' ||
       now.status === 'canceled' ||

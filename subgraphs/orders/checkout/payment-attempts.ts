@@ -18,7 +18,7 @@ import {
  */
 const STALE_PENDING_SECONDS = 300;
 
-/** Time between two tries to undo the same attempt, in seconds. */
+/** Delay between two tries to undo the same attempt, in seconds. */
 const UNDO_RETRY_SECONDS = 60;
 
 /**
@@ -29,14 +29,14 @@ const UNDO_RETRY_SECONDS = 60;
  */
 const ABANDONED_CHECKOUT_SECONDS = 86_400;
 
-/** Attempts looked at per reconciliation pass. */
+/** Maximum number of attempts read per reconciliation pass. */
 const BATCH_SIZE = 50;
 
 export interface AttemptRequest {
   orderId: string;
   checkoutId: string;
   provider: string;
-  /** Derived from the order, amount and token; see `paymentAttempts.requestKey`. */
+  /** Key derived from the order, amount and token, as described on `paymentAttempts.requestKey`. */
   requestKey: string;
   amount: number;
   currencyCode: string;
@@ -48,9 +48,9 @@ export interface AttemptRequest {
 /**
  * Records an attempt before the provider call and returns it. A repeat of
  * a request already sent reuses its attempt and idempotency key, so the
- * provider returns the first payment; after that attempt was undone (or
- * is being undone) a new attempt with a numbered key is made, so the
- * provider never replays a payment that was given back.
+ * provider returns the first payment. Once that attempt is undone or being
+ * undone, a new attempt with a numbered key is made, so the provider never
+ * replays a payment that was refunded or voided.
  */
 export async function startAttempt(
   db: OrdersDatabase,
@@ -224,10 +224,10 @@ export async function undoUnrecordedAttempts(
 }
 
 /**
- * Attempts for reconciliation to undo: those of written orders that are
- * not the order's payment, and those of checkouts abandoned for
+ * Selects the attempts for reconciliation to undo: those of written orders
+ * that are not the order's payment, and those of checkouts abandoned for
  * ABANDONED_CHECKOUT_SECONDS. A PENDING attempt counts once it is
- * STALE_PENDING_SECONDS old; an attempt whose undo failed is tried again
+ * STALE_PENDING_SECONDS old. An attempt whose undo failed is tried again
  * after UNDO_RETRY_SECONDS.
  */
 export function attemptsToUndo(db: OrdersDatabase) {
@@ -256,13 +256,13 @@ export function attemptsToUndo(db: OrdersDatabase) {
 }
 
 /**
- * Gives back the money of one attempt that is not an order's payment: a
- * lost response is replayed with the attempt's idempotency key first, then
- * a held amount is voided and a captured one refunded, with keys derived
- * from the attempt, so a repeat never acts twice. The attempt is claimed
- * (status UNDOING) meanwhile; on a provider error it goes back to its
- * status with `lastError` for a later pass. Returns true when money was
- * given back.
+ * Returns the money of one attempt that is not an order's payment. A lost
+ * response is first replayed with the attempt's idempotency key. Then an
+ * authorized amount is voided and a captured one refunded, with keys
+ * derived from the attempt, so a repeat never acts twice. The attempt is
+ * claimed (status UNDOING) meanwhile. On a provider error it goes back to
+ * its status with `lastError` for a later pass. Returns true when money
+ * was returned.
  */
 export async function undoAttempt(
   db: OrdersDatabase,
@@ -292,8 +292,8 @@ export async function undoAttempt(
     const { payments } = dependencies;
     let remote: ProviderPayment;
     if (providerPaymentId === null) {
-      // The provider answers a repeat of the key with the first result,
-      // and creates the payment now if the first request never arrived.
+      // The provider returns the first result for a repeat of the key, and
+      // creates the payment now if the first request never arrived.
       remote = await payments.authorize(attemptAuthorizeRequest(attempt));
       providerPaymentId = remote.providerPaymentId;
     } else {
@@ -467,7 +467,7 @@ async function finishAttempt(
     );
 }
 
-/** Ends the claim without a result, for a later pass. */
+/** Releases the claim without a result, so a later pass retries the attempt. */
 async function releaseClaim(
   db: OrdersDatabase,
   attempt: PaymentAttemptRow,

@@ -19,25 +19,25 @@ import {
   SYSTEM_NOTE_AUTHOR,
 } from './order-stock.js';
 
-/** What to do with the order's stock once the change has committed. */
+/** Stock action to run on the order once the payment change has committed. */
 export type StockFollowUp = 'hold' | 'release' | null;
 
 export type PaymentUpdateOutcome =
   /** The change was written. */
   | 'applied'
-  /** The event was applied before; nothing changed. */
+  /** The event was applied before, so nothing changed. */
   | 'duplicate'
   /** No payment of this shop has the provider's id. */
   | 'unknown'
-  /** The payment already was in that state. */
+  /** The payment was already in that state. */
   | 'unchanged';
 
 /**
- * Applies the state a provider reports for one of our payments: an
- * asynchronous confirmation that succeeded or failed, a capture, the
- * outcome of a pending refund, or a refund made at the provider. With
- * `event`, the event is recorded in the same transaction, so a replayed
- * event changes nothing.
+ * Applies the state a provider reports for one of the shop's payments. The
+ * state may be an asynchronous confirmation that succeeded or failed, a
+ * capture, the outcome of a pending refund, or a refund made at the
+ * provider. When `event` is given, the event is recorded in the same
+ * transaction, so a replayed event changes nothing.
  */
 export async function applyProviderPayment(
   db: OrdersDatabase,
@@ -45,9 +45,9 @@ export async function applyProviderPayment(
   logger: Logger,
   update: {
     providerPaymentId: string;
-    /** The payment after the event; fetched from the provider when null. */
+    /** Payment state after the event, fetched from the provider when null. */
     payment: ProviderPayment | null;
-    /** For an event about one refund: the refund after the event. */
+    /** Refund state after the event, for an event about one refund. */
     refund?: ProviderRefund | null;
     event?: { id: string; type: string };
   },
@@ -63,11 +63,13 @@ export async function applyProviderPayment(
           eq(tables.payments.providerPaymentId, update.providerPaymentId),
         ),
       );
+
     // An event about a payment not (yet) recorded is not marked applied,
     // so a redelivery after the order commits still applies it.
     if (!found) {
       return { outcome: 'unknown' as const, followUp: null, orderId: null };
     }
+
     if (update.event) {
       const recorded = await transaction
         .insert(tables.providerWebhookEvents)
@@ -82,7 +84,9 @@ export async function applyProviderPayment(
         return { outcome: 'duplicate' as const, followUp: null, orderId: null };
       }
     }
-    // The order first, then its payment: the order every writer locks in.
+
+    // Every writer locks the order first and then its payment, so this
+    // order of locks avoids deadlocks.
     const [order] = await transaction
       .select()
       .from(tables.orders)
@@ -93,6 +97,7 @@ export async function applyProviderPayment(
       .from(tables.payments)
       .where(eq(tables.payments.id, found.id))
       .for('update');
+
     if (update.refund) {
       const changed = await syncProviderRefunds(
         transaction,
@@ -107,6 +112,7 @@ export async function applyProviderPayment(
         orderId: null,
       };
     }
+
     const remote =
       update.payment ??
       (await dependencies.payments.status(update.providerPaymentId));
@@ -124,6 +130,7 @@ export async function applyProviderPayment(
       orderId: order!.id,
     };
   });
+
   if (result.orderId) {
     await followUpStock(
       db,
@@ -148,12 +155,13 @@ export async function followUpStock(
     if (followUp === 'hold') {
       await holdOrderStock(db, dependencies, logger, orderId);
     } else if (followUp === 'release') {
-      // Only a cancelled order asks for a release, so its reservation is
+      // Only a cancelled order requests a release, so its reservation is
       // released even when it was confirmed.
       await dependencies.stock.release(orderId, { force: true });
     }
   } catch (error) {
-    // The reconciliation pass finds the order again and retries.
+    // The error is not rethrown because the reconciliation pass finds the
+    // order again and retries.
     logger.warn(
       { err: error, orderId, followUp },
       'changing the stock of an order after a payment update failed',
@@ -163,7 +171,7 @@ export async function followUpStock(
 
 /**
  * Moves `payment` and `order` (both locked) to the provider's state.
- * Captures post to the ledger; a failed confirmation cancels the order and
+ * Captures post to the ledger. A failed confirmation cancels the order and
  * cancels the payment at the provider. Money that the provider reports
  * captured or held for a payment the shop declined or voided, or for a
  * cancelled order, is refunded or voided (`returnMoney`).
@@ -269,8 +277,8 @@ export async function applyPaymentState(
       },
     );
     if (!cancel.cancelled) {
-      // Confirmed again (such as with another card) before the failed
-      // PaymentIntent could be cancelled: the capture is what counts.
+      // The customer confirmed again (such as with another card) before the
+      // failed PaymentIntent could be cancelled, so the capture counts.
       return applyPaymentState(
         transaction,
         dependencies,
@@ -302,13 +310,13 @@ export async function applyPaymentState(
 }
 
 /**
- * Gives back money that the provider took or holds for a payment the shop
- * no longer counts: refunds what is captured and not yet refunded, or
- * voids a hold, with keys derived from the payment so a repeated event
- * never gives back twice. Reads the payment at the provider first, since
- * an event may be older than a refund made already. Records an order
- * note and a `payment.returned` event. Returns true when money was given
- * back.
+ * Returns to the customer money that the provider captured or authorized
+ * for a payment the shop no longer counts. Refunds the captured amount not
+ * yet refunded, or voids an authorization. The idempotency keys are
+ * derived from the payment, so a repeated event never returns money twice.
+ * Reads the payment at the provider first, because an event may be older
+ * than a refund already made. Records an order note and a
+ * `payment.returned` event, and returns true when money was returned.
  */
 async function returnMoney(
   transaction: OrdersTransaction,

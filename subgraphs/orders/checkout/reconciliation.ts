@@ -13,19 +13,19 @@ import { cancelUnpaidOrder } from './order-stock.js';
 import { attemptsToUndo, undoAttempt } from './payment-attempts.js';
 import { syncProviderRefunds } from '../refund-settlement.js';
 
-/** Orders and payments looked at per pass and kind. */
+/** Maximum number of rows read per pass for each kind of work. */
 const BATCH_SIZE = 50;
 
 export interface ReconciliationReport {
-  /** Orders whose stock is now held until fulfilment. */
+  /** Number of orders whose stock is now reserved until fulfilment. */
   confirmed: number;
-  /** Orders whose stock was gone: cancelled when unpaid, noted otherwise. */
+  /** Number of orders whose stock was gone, cancelled when unpaid and noted otherwise. */
   flagged: number;
-  /** Payments awaiting action past the reservation's lifetime, settled. */
+  /** Number of settled payments that awaited action past the reservation's lifetime. */
   settled: number;
-  /** Pending refunds the provider has finished, settled. */
+  /** Number of settled pending refunds that the provider has finished. */
   refunds: number;
-  /** Payment attempts that were not the order's payment, given back. */
+  /** Number of refunded or voided payment attempts that were not the order's payment. */
   returned: number;
 }
 
@@ -37,19 +37,20 @@ export interface ReconciliationReport {
 const UNANSWERED_REFUND_AGE_SECONDS = 300;
 
 /**
- * One pass over what a crash, a lost webhook or an abandoned payment can
- * leave behind:
- * - orders that should hold stock but whose reservation was never
- *   confirmed: confirm it, reserve again after an expiry, or flag the order;
- * - payments still awaiting the customer's action after the reservation's
- *   lifetime: ask the provider and apply its answer, or cancel the order
- *   and release its stock;
- * - card refunds still PENDING (the provider answered `pending`, or its
- *   answer was lost): ask the provider and settle those it has finished,
- *   in case their webhook was lost;
- * - card payment attempts that did not become the order's payment (a lost
- *   response, a retry with another cart or card): void or refund them
- *   (`payment-attempts.ts`).
+ * Runs one pass over what a crash, a lost webhook or an abandoned payment
+ * can leave behind:
+ * - Orders that should reserve stock but whose reservation was never
+ *   confirmed. The pass confirms it, reserves again after an expiry, or
+ *   flags the order.
+ * - Payments still awaiting the customer's action after the reservation's
+ *   lifetime. The pass reads the payment at the provider and applies its
+ *   state, or cancels the order and releases its stock.
+ * - Card refunds still PENDING, because the provider returned `pending` or
+ *   its response was lost. The pass reads them at the provider and settles
+ *   those it has finished, in case their webhook was lost.
+ * - Card payment attempts that did not become the order's payment (a lost
+ *   response, a retry with another cart or card). The pass voids or
+ *   refunds them (`payment-attempts.ts`).
  * Rows are locked with SKIP LOCKED, so replicas share the work.
  */
 export async function reconcileCheckouts(
@@ -104,9 +105,10 @@ export async function reconcileCheckouts(
 }
 
 /**
- * Orders from checkouts that should hold stock without a confirmed
- * reservation: not cancelled, and not waiting for a payment confirmation
- * (those hold stock only once confirmed).
+ * Selects orders from checkouts that should reserve stock but have no
+ * confirmed reservation. These orders are not cancelled and not waiting
+ * for a payment confirmation, because such orders reserve stock only once
+ * confirmed.
  */
 function ordersAwaitingStock(db: OrdersDatabase) {
   return db
@@ -147,9 +149,10 @@ function stalePaymentsAwaitingAction(
 }
 
 /**
- * Asks the provider about a payment still awaiting the customer's action.
- * A final answer is applied as a webhook would; a payment still waiting
- * is voided and its order cancelled, because its stock is no longer held.
+ * Reads a payment still awaiting the customer's action at the provider.
+ * A final state is applied as a webhook would apply it. A payment still
+ * waiting is voided and its order cancelled, because its stock is no
+ * longer reserved.
  * When the void fails because the customer confirmed the payment just
  * now, the capture is applied instead and the order keeps its stock.
  */
@@ -220,8 +223,8 @@ async function settleStalePayment(
 }
 
 /**
- * PENDING card refunds: those the provider answered `pending`, and those
- * whose answer never arrived (no provider refund id) after
+ * Selects PENDING card refunds: those the provider returned as `pending`,
+ * and those whose response never arrived (no provider refund id) after
  * UNANSWERED_REFUND_AGE_SECONDS.
  */
 function pendingCardRefunds(db: OrdersDatabase) {
@@ -247,10 +250,11 @@ function pendingCardRefunds(db: OrdersDatabase) {
 }
 
 /**
- * Asks the provider about one PENDING refund, by its provider refund id
- * or, without one, among the payment's refunds by reference, and settles
- * it when the provider has finished it. An order locked by another
- * replica or a webhook is skipped, because that one settles it.
+ * Reads one PENDING refund at the provider and settles it when the
+ * provider has finished it. The refund is looked up by its provider refund
+ * id, or by reference among the payment's refunds when it has no id. An
+ * order locked by another replica or a webhook is skipped, because that
+ * process settles it.
  */
 async function settlePendingRefund(
   db: OrdersDatabase,
@@ -298,8 +302,9 @@ async function settlePendingRefund(
 }
 
 /**
- * Runs `reconcileCheckouts` every CHECKOUT_RECONCILE_INTERVAL_MS (0 turns
- * it off) until stopped; a pass never overlaps the next.
+ * Runs `reconcileCheckouts` every CHECKOUT_RECONCILE_INTERVAL_MS until
+ * stopped, and never starts a pass while the previous one runs. An
+ * interval of 0 turns it off.
  */
 export function startCheckoutReconciliation(options: {
   db: OrdersDatabase;

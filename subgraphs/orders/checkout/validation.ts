@@ -9,10 +9,10 @@ export const MAX_CHECKOUT_LINES = 100;
 export const MAX_LINE_QUANTITY = 1000;
 export const MAX_SKU_LENGTH = 100;
 export const MAX_EMAIL_LENGTH = 254;
-/** Longest shipping method code, in characters. */
+/** Maximum length of a shipping method code, in characters. */
 export const MAX_SHIPPING_METHOD_CODE_LENGTH = 100;
 
-/** Longest value of each address field, in characters. */
+/** Maximum length of each address field, in characters. */
 const ADDRESS_LIMITS = {
   name: 100,
   line1: 200,
@@ -25,7 +25,7 @@ const ADDRESS_LIMITS = {
 
 const REQUIRED_ADDRESS_FIELDS = ['name', 'line1', 'city'] as const;
 
-/** Codes of ISO 3166-1 that name no country a parcel can go to. */
+/** ISO 3166-1 codes that name no country a parcel can be shipped to. */
 const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB']);
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
@@ -53,7 +53,7 @@ export interface CheckoutFieldsInput {
   shippingMethodCode?: string | null;
 }
 
-/** The same fields normalised; undefined: not sent. */
+/** Normalised checkout fields, where undefined means the field was not sent. */
 export interface CheckoutFields {
   lines?: CheckoutLineValue[];
   email?: string | null;
@@ -148,7 +148,7 @@ function checkLines(
   });
 }
 
-/** Trims and lower-cases an email, or records why it is not plausible. */
+/** Trims and lower-cases an email, and records an error in `errors` when it is invalid. */
 export function checkEmail(
   value: string,
   errors: UserError[],
@@ -249,7 +249,7 @@ const ADDRESS_FIELD_LABELS: Record<keyof typeof ADDRESS_LIMITS, string> = {
   phone: 'Phone',
 };
 
-/** True for an assigned ISO 3166-1 alpha-2 code of a country or territory. */
+/** Reports whether `code` is an assigned ISO 3166-1 alpha-2 code of a country or territory. */
 export function isCountryCode(code: string): boolean {
   if (!/^[A-Z]{2}$/.test(code) || NOT_COUNTRIES.has(code)) return false;
   const name = regionNames.of(code);

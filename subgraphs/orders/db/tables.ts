@@ -57,16 +57,16 @@ export const customers = pgTable(
   ],
 );
 
-/** A postal address as given at checkout. */
+/** Postal address as entered at checkout. */
 export interface MailingAddressValue {
   name: string;
   line1: string;
   line2: string | null;
   city: string;
-  /** State, province or region, when the country has them. */
+  /** State, province or region, for countries that use them. */
   region: string | null;
   postalCode: string | null;
-  /** ISO 3166-1 alpha-2, upper case. */
+  /** ISO 3166-1 alpha-2 country code, in upper case. */
   countryCode: string;
   phone: string | null;
 }
@@ -75,7 +75,7 @@ export const paymentMethodKind = pgEnum('payment_method_kind', [
   'CARD',
   'BANK_TRANSFER',
   'CASH_ON_DELIVERY',
-  /** Collected by a marketplace for an order imported from it. */
+  /** Phone number that a marketplace collected for an order imported from it. */
   'MARKETPLACE',
 ]);
 
@@ -94,13 +94,13 @@ export const orders = pgTable(
     financialStatus: orderFinancialStatus('financial_status')
       .notNull()
       .default('PENDING'),
-    /** Where the order was placed: `online`, or a marketplace's name. */
+    /** Sales channel of the order: `online`, or a marketplace's name. */
     channel: text('channel').notNull().default('online'),
-    /** The checkout that created the order; null for imported orders. */
+    /** Checkout that created the order, or null for imported orders. */
     checkoutId: uuid('checkout_id').unique(),
     currencyCode: text('currency_code').notNull(),
-    // Amounts in minor units of `currencyCode`, frozen at purchase. Prices
-    // are before tax; total = subtotal - discount + shipping + tax.
+    // Amounts are in minor units of `currencyCode`, frozen at purchase.
+    // Prices exclude tax, and total = subtotal - discount + shipping + tax.
     subtotalAmount: bigint('subtotal_amount', { mode: 'number' })
       .notNull()
       .default(0),
@@ -113,14 +113,14 @@ export const orders = pgTable(
     taxAmount: bigint('tax_amount', { mode: 'number' }).notNull().default(0),
     totalAmount: bigint('total_amount', { mode: 'number' }).notNull(),
     shippingAddress: jsonb('shipping_address').$type<MailingAddressValue>(),
-    /** Code of the chosen shipping method, such as `standard`; null when nothing ships. */
+    /** Code of the chosen shipping method, such as `standard`, or null when nothing ships. */
     shippingMethodCode: text('shipping_method_code'),
     shippingMethodTitle: text('shipping_method_title'),
     /**
-     * When the catalog confirmed the stock reservation (no expiry any
-     * more). Null while the payment awaits confirmation, and for orders
-     * whose confirmation a crash interrupted; a reconciliation pass
-     * confirms those.
+     * Time the catalog confirmed the stock reservation, which removes its
+     * expiry. Null while the payment awaits confirmation, and for orders
+     * whose confirmation a crash interrupted, which a reconciliation pass
+     * confirms later.
      */
     reservationConfirmedAt: timestamp('reservation_confirmed_at', {
       withTimezone: true,
@@ -132,13 +132,13 @@ export const orders = pgTable(
     }),
     cancelReason: text('cancel_reason'),
     /**
-     * The marketplace connection and the marketplace's order id of an
-     * imported order; null for orders placed here. Together unique, so a
+     * Marketplace connection and the marketplace's order id of an imported
+     * order, both null for orders placed here. The pair is unique, so a
      * marketplace order becomes one order however often it is imported.
      */
     channelId: text('channel_id'),
     externalOrderId: text('external_order_id'),
-    /** Set when staff must act, such as on a paid order whose stock is gone. */
+    /** Flag set when staff must act, such as on a paid order whose stock is gone. */
     needsAttention: boolean('needs_attention').notNull().default(false),
     attentionReason: text('attention_reason'),
     ...timestamps,
@@ -230,7 +230,7 @@ export const customerRefreshTokens = pgTable(
 );
 
 /**
- * Sign-in attempts per email address, by hash, for the throttling of
+ * Sign-in attempts per hashed email address, used to throttle
  * `customerSignIn` (subgraphs/orders/accounts.ts).
  */
 export const customerSignInAttempts = signInAttemptsTable(
@@ -238,8 +238,8 @@ export const customerSignInAttempts = signInAttemptsTable(
 );
 
 /**
- * Where the orders service's event consumers stand in other services'
- * event streams (platform/event-consumer.ts; subgraphs/orders/events/).
+ * Positions of the orders service's event consumers in other services'
+ * event streams (see platform/event-consumer.ts and subgraphs/orders/events/).
  */
 export const eventConsumerPositions = eventConsumerPositionsTable();
 
@@ -249,31 +249,32 @@ export interface CheckoutLineValue {
 }
 
 /**
- * A cart on its way to becoming an order. Lines are kept as entered and
- * priced by the catalog whenever the checkout is read, so the customer
- * always sees current prices until completion freezes them on the order.
+ * Cart on its way to becoming an order. Lines are stored as entered, and
+ * the catalog prices them whenever the checkout is read, so the checkout
+ * always shows current prices until completion freezes them on the order.
  */
 export const checkouts = pgTable(
   'checkouts',
   {
     id: uuid('id').primaryKey(),
-    /** The signed-in customer who created it; null for a guest. */
+    /** Signed-in customer who created the checkout, or null for a guest. */
     customerId: uuid('customer_id').references(() => customers.id),
     email: text('email'),
     lines: jsonb('lines').$type<CheckoutLineValue[]>().notNull().default([]),
     shippingAddress: jsonb('shipping_address').$type<MailingAddressValue>(),
     shippingMethodCode: text('shipping_method_code'),
     /**
-     * Price of the chosen shipping method in minor units, as quoted when it
-     * was chosen or when the lines or address changed last; completion
-     * re-quotes and rejects a different price. Null when no method is
-     * chosen or the chosen one was not on offer.
+     * Price of the chosen shipping method in minor units, as quoted when
+     * the method was chosen or when the lines or address last changed.
+     * Completion quotes the price again and rejects the checkout if it
+     * differs. Null when no method is chosen or the chosen one was not on
+     * offer.
      */
     shippingMethodPriceAmount: integer('shipping_method_price_amount'),
     /**
-     * Id of the order this checkout becomes, chosen at the first completion
-     * attempt and kept, so every retry reserves stock and charges for the
-     * same order id.
+     * Id of the order this checkout becomes. It is chosen at the first
+     * completion attempt and kept, so every retry reserves stock and charges
+     * for the same order id.
      */
     orderId: uuid('order_id').unique(),
     completedAt: timestamp('completed_at', {
@@ -286,9 +287,9 @@ export const checkouts = pgTable(
 );
 
 export const paymentStatus = pgEnum('payment_status', [
-  /** Awaiting money outside the provider: bank transfer or cash on delivery. */
+  /** Payment awaiting money outside the provider: bank transfer or cash on delivery. */
   'PENDING',
-  /** The customer must confirm with the provider; a webhook brings the outcome. */
+  /** Payment the customer must confirm with the provider. A webhook delivers the outcome. */
   'REQUIRES_ACTION',
   'AUTHORIZED',
   'CAPTURED',
@@ -299,8 +300,8 @@ export const paymentStatus = pgEnum('payment_status', [
 ]);
 
 /**
- * A payment of an order through a provider. Amounts are minor units of
- * the order's currency; captured and refunded only grow.
+ * Payment of an order through a provider. Amounts are in minor units of
+ * the order's currency, and the captured and refunded amounts only grow.
  */
 export const payments = pgTable(
   'payments',
@@ -310,9 +311,9 @@ export const payments = pgTable(
       .notNull()
       .references(() => orders.id),
     method: paymentMethodKind('method').notNull(),
-    /** Provider name such as `sandbox` or `stripe`; `manual` for bank transfer and cash. */
+    /** Provider name such as `sandbox` or `stripe`, or `manual` for bank transfer and cash. */
     provider: text('provider').notNull(),
-    /** The provider's id; null for manual payments. */
+    /** Provider's payment id, or null for manual payments. */
     providerPaymentId: text('provider_payment_id'),
     status: paymentStatus('status').notNull(),
     currencyCode: text('currency_code').notNull(),
@@ -323,7 +324,7 @@ export const payments = pgTable(
     refundedAmount: bigint('refunded_amount', { mode: 'number' })
       .notNull()
       .default(0),
-    /** The provider's fees on the captured amount, as posted to the ledger. */
+    /** Provider's fees on the captured amount, as posted to the ledger. */
     feeAmount: bigint('fee_amount', { mode: 'number' }).notNull().default(0),
     declineCode: text('decline_code'),
     declineMessage: text('decline_message'),
@@ -396,20 +397,20 @@ export const orderNotes = pgTable(
 
 /**
  * Results of requests made with an idempotency key. The first request
- * inserts the row IN_PROGRESS and stores its response when done; a repeat
- * with the same key gets that response, and a concurrent repeat waits
- * for it. `requestHash` detects a key reused for a different request.
+ * inserts the row as IN_PROGRESS and stores its response when done. A
+ * repeat with the same key receives that response, and a concurrent repeat
+ * waits for it. `requestHash` detects a key reused for a different request.
  */
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
-    /** The operation and what it acts on, such as `checkoutComplete:<checkout id>`. */
+    /** Operation and its target, such as `checkoutComplete:<checkout id>`. */
     scope: text('scope').notNull(),
     key: text('key').notNull(),
     requestHash: text('request_hash').notNull(),
     status: text('status', { enum: ['IN_PROGRESS', 'COMPLETED'] }).notNull(),
     response: jsonb('response'),
-    /** Until then the request is taken to be running; afterwards a repeat may take it over. */
+    /** Lock expiry: until then the request counts as running, and afterwards a repeat may take it over. */
     lockedUntil: timestamp('locked_until', {
       withTimezone: true,
       mode: 'date',
@@ -420,16 +421,16 @@ export const idempotencyKeys = pgTable(
       mode: 'date',
     }),
     /**
-     * Random token of the run that holds the key. A run whose key was
-     * taken over after `lockedUntil` no longer matches it, so its writes
-     * change nothing.
+     * Random token of the run that owns the key. A run whose key was taken
+     * over after `lockedUntil` no longer matches it, so its writes change
+     * nothing.
      */
     ownerToken: text('owner_token'),
   },
   (table) => [primaryKey({ columns: [table.scope, table.key] })],
 );
 
-/** Provider webhook events already applied, so a replay is applied once. */
+/** Provider webhook events already applied, so that a replayed event is applied only once. */
 export const providerWebhookEvents = pgTable(
   'provider_webhook_events',
   {
@@ -445,7 +446,7 @@ export const providerWebhookEvents = pgTable(
 
 /**
  * State of the sandbox payment provider (payments/sandbox.ts), shared by
- * the replicas of the orders service like a real provider's would be.
+ * all replicas of the orders service as a real provider's state would be.
  */
 export const sandboxPaymentRecords = pgTable('sandbox_payment_records', {
   key: text('key').primaryKey(),
@@ -461,35 +462,36 @@ export const ledgerAccountType = pgEnum('ledger_account_type', [
   'EXPENSE',
 ]);
 
-/** The chart of accounts; the migration creates the accounts postings use. */
+/** Chart of accounts. The migration creates the accounts that postings use. */
 export const ledgerAccounts = pgTable('ledger_accounts', {
-  /** Account number such as `1000`, as accounting packages expect. */
+  /** Account number such as `1000`, the form accounting packages expect. */
   code: text('code').primaryKey(),
   name: text('name').notNull(),
   type: ledgerAccountType('type').notNull(),
 });
 
 /**
- * One balanced posting. The lines of an entry always sum to equal debits
- * and credits: a deferred constraint trigger checks every entry at commit,
- * and lines can be neither updated nor deleted (corrections are new
- * entries), so an unbalanced journal cannot be committed.
+ * One balanced posting, whose lines always sum to equal debits and credits.
+ * A deferred constraint trigger checks every entry at commit, and lines can
+ * be neither updated nor deleted because corrections are new entries. So an
+ * unbalanced journal cannot be committed.
  */
 export const journalEntries = pgTable(
   'journal_entries',
   {
     id: uuid('id').primaryKey(),
-    /** Sequential number for people and for export order. */
+    /** Sequential number, shown to people and used as the export order. */
     number: bigint('number', { mode: 'number' })
       .notNull()
       .unique()
       .generatedAlwaysAsIdentity(),
-    /** What caused it: CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER, MARKETPLACE_SALE. */
+    /** Cause of the entry: CAPTURE, REFUND, PROVIDER_FEE, CASH_COLLECTION, BANK_TRANSFER or MARKETPLACE_SALE. */
     kind: text('kind').notNull(),
     /**
-     * What the entry records, such as `capture:<payment id>:<provider id>`;
-     * unique, so the same money movement is never posted twice even when a
-     * webhook and a direct answer report it at once.
+     * Money movement the entry records, such as
+     * `capture:<payment id>:<provider id>`. It is unique, so the same
+     * movement is never posted twice, even when a webhook and a direct
+     * provider response report it at the same time.
      */
     sourceKey: text('source_key').notNull().unique(),
     orderId: uuid('order_id').references(() => orders.id),
@@ -497,7 +499,7 @@ export const journalEntries = pgTable(
     refundId: uuid('refund_id').references(() => refunds.id),
     currencyCode: text('currency_code').notNull(),
     description: text('description').notNull(),
-    /** When the money moved; the period a trial balance or export covers. */
+    /** Date the money moved, which decides the period a trial balance or export covers. */
     occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' })
       .notNull()
       .defaultNow(),
@@ -519,7 +521,7 @@ export const journalLines = pgTable(
     accountCode: text('account_code')
       .notNull()
       .references(() => ledgerAccounts.code),
-    /** Minor units of the entry's currency; exactly one of debit and credit is above 0. */
+    /** Amount in minor units of the entry's currency. Exactly one of debit and credit is above 0. */
     debit: bigint('debit', { mode: 'number' }).notNull().default(0),
     credit: bigint('credit', { mode: 'number' }).notNull().default(0),
   },
@@ -534,15 +536,15 @@ export const journalLines = pgTable(
 );
 
 export const paymentAttemptStatus = pgEnum('payment_attempt_status', [
-  /** Recorded before the provider call; the call may still be running. */
+  /** Recorded before the provider call, which may still be running. */
   'PENDING',
-  /** The provider's response was lost: the provider may have charged. */
+  /** Provider response lost, so the provider may have charged. */
   'UNKNOWN',
-  /** The provider answered with a payment that holds or may hold money. */
+  /** Provider returned a payment that has reserved or may have reserved money. */
   'ANSWERED',
-  /** The provider declined it or it was cancelled: nothing is held. */
+  /** Declined by the provider or cancelled, so no money is reserved. */
   'DECLINED',
-  /** It is the payment recorded on the order. */
+  /** Payment recorded on the order. */
   'RECORDED',
   /** Being voided or refunded because it is not the order's payment. */
   'UNDOING',
@@ -555,39 +557,39 @@ export const paymentAttemptStatus = pgEnum('payment_attempt_status', [
  * An attempt that did not become the order's payment is voided or
  * refunded when the order is written or by reconciliation, so a retry
  * with another cart or card never leaves a second charge behind. The
- * request is kept whole so that a lost response can be replayed with the
- * same idempotency key, which the provider answers with the first result.
+ * request is stored whole so that a lost response can be replayed with the
+ * same idempotency key, for which the provider returns the first result.
  */
 export const paymentAttempts = pgTable(
   'payment_attempts',
   {
     id: uuid('id').primaryKey(),
-    /** The order id chosen for the checkout; the order may not exist yet. */
+    /** Order id chosen for the checkout. The order may not exist yet. */
     orderId: uuid('order_id').notNull(),
     checkoutId: uuid('checkout_id').notNull(),
     provider: text('provider').notNull(),
-    /** The idempotency key sent with the authorization. */
+    /** Idempotency key sent with the authorization. */
     idempotencyKey: text('idempotency_key').notNull(),
     /**
      * Key derived from the order, amount and token. Attempts for the same
-     * request share it; a new attempt after one was undone gets a new
+     * request share it, but a new attempt after one was undone gets a new
      * idempotency key with a numbered suffix.
      */
     requestKey: text('request_key').notNull(),
     amount: bigint('amount', { mode: 'number' }).notNull(),
     currencyCode: text('currency_code').notNull(),
     capture: boolean('capture').notNull(),
-    /** The provider's payment method id (Stripe `pm_...`), never card data. */
+    /** Provider's payment method id (Stripe `pm_...`), never card data. */
     paymentToken: text('payment_token').notNull(),
     metadata: jsonb('metadata').$type<Record<string, string>>().notNull(),
     status: paymentAttemptStatus('status').notNull(),
-    /** The provider's payment id once known, such as a PaymentIntent id. */
+    /** Provider's payment id once known, such as a PaymentIntent id. */
     providerPaymentId: text('provider_payment_id'),
-    /** Money given back when the attempt was undone, in minor units. */
+    /** Amount returned when the attempt was undone, in minor units. */
     returnedAmount: bigint('returned_amount', { mode: 'number' })
       .notNull()
       .default(0),
-    /** The last provider error while undoing it; retried by reconciliation. */
+    /** Last provider error while undoing the attempt. Reconciliation retries it. */
     lastError: text('last_error'),
     ...timestamps,
   },

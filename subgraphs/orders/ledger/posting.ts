@@ -5,7 +5,7 @@ import * as tables from '../db/tables.js';
 import type { OrderRow, PaymentRow, RefundRow } from '../db/tables.js';
 
 type OrdersDatabase = Database<typeof tables>;
-/** A transaction of the orders database; every posting runs inside the change it records. */
+/** Transaction of the orders database. Every posting runs inside the transaction of the change it records. */
 export type OrdersTransaction = Parameters<
   Parameters<OrdersDatabase['transaction']>[0]
 >[0];
@@ -38,10 +38,10 @@ interface LineDraft {
 }
 
 /**
- * The asset account money of a payment lands in: the provider's clearing
- * account for cards, the till for cash on delivery, the bank for
- * transfers, and the marketplace receivable for money a marketplace
- * collected.
+ * Returns the asset account that receives a payment's money: the
+ * provider's clearing account for cards, the till for cash on delivery,
+ * the bank for transfers, and the marketplace receivable for money a
+ * marketplace collected.
  */
 export function assetAccountOf(payment: Pick<PaymentRow, 'method'>): string {
   switch (payment.method) {
@@ -57,8 +57,8 @@ export function assetAccountOf(payment: Pick<PaymentRow, 'method'>): string {
 }
 
 /**
- * `part` of `amount` in the proportion `share / whole`, rounded half up,
- * in exact integer arithmetic (products of two amounts exceed 2^53).
+ * Computes `amount × share / whole`, rounded half up, in exact BigInt
+ * arithmetic because the product of two amounts can exceed 2^53.
  */
 export function proportion(
   amount: number,
@@ -73,7 +73,7 @@ export function proportion(
 /**
  * Splits money paid or refunded on an order into its sales, shipping and
  * tax parts, in the proportions of the order's totals. The parts sum to
- * `amount` exactly; sales takes the rounding remainder. Tax and shipping
+ * `amount` exactly, and sales takes the rounding remainder. Tax and shipping
  * are each rounded half up, so for a tiny amount together they may exceed
  * `amount`. The excess is then taken back from shipping, then from tax.
  * Every part stays between 0 and `amount` unless the order's own sales
@@ -102,7 +102,7 @@ export function splitByOrderTotals(
 function assertAmount(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(
-      `${name} must be a whole number of minor units, 0 or more; got ${value}`,
+      `Invalid ${name} ${value}: use a whole number of minor units, 0 or more.`,
     );
   }
 }
@@ -126,8 +126,8 @@ async function postEntry(
     lines: LineDraft[];
   },
 ): Promise<boolean> {
-  // A part that came out negative (an order whose discount exceeds its
-  // subtotal has a negative sales share) belongs on the other side.
+  // A negative part belongs on the other side. For example, an order whose
+  // discount exceeds its subtotal has a negative sales share.
   const lines = entry.lines
     .map((line) => {
       const net = line.debit - line.credit;
@@ -139,15 +139,17 @@ async function postEntry(
     })
     .filter((line) => line.debit > 0 || line.credit > 0);
   if (lines.length === 0) return false;
+
   const debits = lines.reduce((sum, line) => sum + line.debit, 0);
   const credits = lines.reduce((sum, line) => sum + line.credit, 0);
   if (debits !== credits) {
-    // The database refuses it at commit as well; failing here names the
+    // The database also rejects it at commit, but failing here names the
     // posting instead of the anonymous entry id.
     throw new Error(
-      `${entry.kind} entry ${entry.sourceKey} is unbalanced: debits ${debits}, credits ${credits}`,
+      `${entry.kind} entry ${entry.sourceKey} is unbalanced: debits ${debits}, credits ${credits}. Check the amounts of its lines.`,
     );
   }
+
   const id = uuidv7();
   const inserted = await transaction
     .insert(tables.journalEntries)
@@ -165,6 +167,7 @@ async function postEntry(
     .onConflictDoNothing({ target: tables.journalEntries.sourceKey })
     .returning({ id: tables.journalEntries.id });
   if (inserted.length === 0) return false;
+
   await transaction.insert(tables.journalLines).values(
     lines.map((line) => ({
       id: uuidv7(),
@@ -177,7 +180,7 @@ async function postEntry(
   return true;
 }
 
-/** Lines that record `amount` received for an order: debit the asset, credit its parts. */
+/** Builds the lines that record `amount` received for an order: a debit to the asset and a credit to each part. */
 function receiptLines(
   order: OrderRow,
   assetAccount: string,
@@ -279,8 +282,8 @@ export async function postManualReceipt(
  * Posts the sale of an order imported from a marketplace: the marketplace
  * collected `amount` from the buyer and owes it to the shop, so 1100
  * Marketplace receivable is debited and sales, shipping and tax are
- * credited as for a capture. `reference` is the marketplace's order id;
- * the entry is posted once per payment.
+ * credited as for a capture. `reference` is the marketplace's order id,
+ * and the entry is posted once per payment.
  */
 export async function postMarketplaceSale(
   transaction: OrdersTransaction,
@@ -306,7 +309,7 @@ export async function postMarketplaceSale(
   });
 }
 
-/** Receipt kinds: entries that record money coming in for an order. */
+/** Journal kinds of the entries that record money received for an order. */
 const RECEIPT_KINDS: JournalKind[] = [
   'CAPTURE',
   'CASH_COLLECTION',

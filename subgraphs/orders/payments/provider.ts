@@ -1,51 +1,51 @@
 /**
- * What the orders service needs from a payment provider. Each provider
- * (the offline sandbox, Stripe) implements it over its own protocol; the
- * checkout and the admin mutations only see these types.
+ * Payment provider interface of the orders service. Each provider (the
+ * offline sandbox, Stripe) implements it over its own protocol, and the
+ * checkout and the admin mutations use only these types.
  *
  * Amounts are integers in minor units of `currencyCode`. Every call that
- * moves money takes an idempotency key: the provider applies a repeated
- * call with the same key once and answers it with the first result.
+ * moves money takes an idempotency key. The provider applies a repeated
+ * call with the same key once and returns the first result for it.
  */
 
 export type ProviderPaymentStatus =
-  /** The customer must confirm (3-D Secure, a bank redirect); a webhook reports the outcome. */
+  /** Customer confirmation required (3-D Secure, a bank redirect), and a webhook reports the outcome. */
   | 'requires_action'
-  /** The provider is still working on it; a webhook reports the outcome. */
+  /** Still in progress at the provider, and a webhook reports the outcome. */
   | 'processing'
-  /** The amount is held on the card and can be captured or voided. */
+  /** Amount authorized on the card, which can be captured or voided. */
   | 'authorized'
-  /** The money is taken. */
+  /** Money captured. */
   | 'captured'
   | 'declined'
   /** Voided before capture. */
   | 'canceled';
 
 export interface ProviderPayment {
-  /** The provider's id, such as a Stripe PaymentIntent id `pi_...`. */
+  /** Provider's id, such as a Stripe PaymentIntent id `pi_...`. */
   providerPaymentId: string;
   status: ProviderPaymentStatus;
   amount: number;
-  /** Captured so far. */
+  /** Amount captured so far. */
   amountCaptured: number;
   currencyCode: string;
   /**
-   * The provider's processing fee for the captured amount, in minor units
-   * of `currencyCode`; null until captured or when the provider does not
+   * Provider's processing fee for the captured amount, in minor units of
+   * `currencyCode`. It is null until captured or when the provider does not
    * report it.
    */
   feeAmount: number | null;
-  /** For `declined`: the provider's reason, safe to show to the customer. */
+  /** Provider's decline reason for `declined`, safe to show to the customer. */
   declineMessage: string | null;
-  /** For `declined`: the provider's code, such as `card_declined`. */
+  /** Provider's decline code for `declined`, such as `card_declined`. */
   declineCode: string | null;
-  /** Refunded so far, when the provider reports it. */
+  /** Amount refunded so far, when the provider reports it. */
   amountRefunded?: number;
   /**
-   * For `requires_action`: the secret the storefront passes to the
+   * Client secret for `requires_action`, which the storefront passes to the
    * provider's client library (Stripe.js `handleNextAction`) so the
-   * customer can complete the action. Not a credential of the shop, but
-   * it must only be sent to the customer who pays.
+   * customer can complete the action. It is not a credential of the shop,
+   * but it must only be sent to the customer who pays.
    */
   clientSecret?: string | null;
 }
@@ -53,15 +53,15 @@ export interface ProviderPayment {
 export interface ProviderRefund {
   providerRefundId: string;
   /**
-   * `pending` ends later in `succeeded` or `failed`, reported by a refund
-   * webhook and by `refundStatus`.
+   * Refund status. `pending` later becomes `succeeded` or `failed`, which a
+   * refund webhook and `refundStatus` report.
    */
   status: 'succeeded' | 'pending' | 'failed';
   amount: number;
-  /** The payment refunded; set on refunds read back from the provider. */
+  /** Id of the refunded payment, set on refunds read back from the provider. */
   providerPaymentId?: string;
   /**
-   * The `reference` the refund was created with (the shop's refund id);
+   * Reference the refund was created with (the shop's refund id). It is
    * null for a refund made at the provider, such as in its dashboard.
    */
   reference?: string | null;
@@ -72,10 +72,10 @@ export interface AuthorizeRequest {
   currencyCode: string;
   /** A token or payment method id from the provider's client library. */
   paymentToken: string;
-  /** True to capture at once; false to hold the amount for a later capture. */
+  /** Capture mode: true captures at once, and false authorizes the amount for a later capture. */
   capture: boolean;
   idempotencyKey: string;
-  /** Stored with the provider's record, such as the order id. No personal data. */
+  /** Metadata stored with the provider's record, such as the order id, with no personal data. */
   metadata: Record<string, string>;
   /**
    * URL the provider returns the customer to after a redirect-based
@@ -87,19 +87,19 @@ export interface AuthorizeRequest {
 
 /** A verified, normalised provider webhook event. */
 export interface ProviderEvent {
-  /** The provider's event id; the same id is applied once. */
+  /** Provider's event id, which is applied only once. */
   eventId: string;
-  /** The provider's own event type, such as `payment_intent.succeeded`. */
+  /** Provider's own event type, such as `payment_intent.succeeded`. */
   type: string;
-  /** The payment the event is about; null for events about other objects. */
+  /** Payment the event is about, or null for events about other objects. */
   providerPaymentId: string | null;
-  /** The payment's state after the event, when the event carries it. */
+  /** Payment state after the event, when the event contains it. */
   payment: ProviderPayment | null;
   /**
-   * For events about one refund (Stripe: `charge.refund.updated`,
-   * `refund.updated`): the refund after the event. Events that only say a
-   * payment was refunded (`charge.refunded`) leave it unset; the receiver
-   * lists the payment's refunds with `refunds()`.
+   * Refund state after the event, for events about one refund (Stripe:
+   * `charge.refund.updated`, `refund.updated`). Events that only report that
+   * a payment was refunded (`charge.refunded`) leave it unset, and the
+   * receiver lists the payment's refunds with `refunds()`.
    */
   refund?: ProviderRefund | null;
   /** ISO 8601 time the provider created the event. */
@@ -110,8 +110,8 @@ export interface ProviderEvent {
 export class WebhookVerificationError extends Error {}
 
 /**
- * Raised when the provider cannot be reached or answers with an error that
- * is not a decline. The message names the operation and the provider's
+ * Raised when the provider cannot be reached or returns an error that is
+ * not a decline. The message names the operation and the provider's
  * error code, never credentials or card data.
  */
 export class PaymentProviderError extends Error {
@@ -124,7 +124,7 @@ export class PaymentProviderError extends Error {
 }
 
 export interface PaymentProvider {
-  /** `sandbox` or `stripe`; stored on every payment. */
+  /** Provider name, `sandbox` or `stripe`, stored on every payment. */
   readonly name: string;
   authorize(request: AuthorizeRequest): Promise<ProviderPayment>;
   /** Captures `amount` (at most the authorized amount) of an authorized payment. */
@@ -150,13 +150,13 @@ export interface PaymentProvider {
     idempotencyKey: string,
     reference?: string,
   ): Promise<ProviderRefund>;
-  /** The payment as the provider reports it now. */
+  /** Reads the payment's current state at the provider. */
   status(providerPaymentId: string): Promise<ProviderPayment>;
-  /** A refund as the provider reports it now, such as a `pending` one. */
+  /** Reads a refund's current state at the provider, such as a `pending` refund. */
   refundStatus(providerRefundId: string): Promise<ProviderRefund>;
   /**
-   * Every refund of a payment, whoever made it (the shop or the provider's
-   * dashboard), with its current status.
+   * Lists every refund of a payment with its current status, whether the
+   * shop or the provider's dashboard made it.
    */
   refunds(providerPaymentId: string): Promise<ProviderRefund[]>;
   /**

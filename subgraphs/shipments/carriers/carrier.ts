@@ -1,12 +1,12 @@
 /**
- * What the shipments service needs from a carrier or shipping aggregator:
+ * Interface the shipments service uses for a carrier or shipping aggregator:
  * rates for a parcel, a label bought for one rate, the label voided, and
  * tracking. Each carrier (the offline sandbox carrier, EasyPost)
  * implements it over its own protocol.
  *
- * Amounts are integers in minor units of `currencyCode`; weights are in
- * grams and lengths in millimetres, converted from the catalog's units
- * before they reach a carrier (see units.ts).
+ * Amounts are integers in minor units of `currencyCode`. Weights are in
+ * grams and lengths in millimetres, because units.ts converts them from the
+ * catalog's units before they reach a carrier.
  */
 
 export interface Address {
@@ -34,17 +34,17 @@ export interface RateRequest {
   origin: Address;
   destination: Address;
   parcel: Parcel;
-  /** The shop currency; rates in other currencies are left out. */
+  /** Shop currency. Rates in other currencies are left out. */
   currencyCode: string;
 }
 
 export interface Rate {
   /**
-   * The carrier's id of this rate, valid for buying a label for the same
-   * shipment; for the sandbox a stable code such as `sandbox:zone-b:express`.
+   * Carrier's id of this rate, valid for buying a label for the same
+   * shipment. The sandbox uses a stable code such as `sandbox:zone-b:express`.
    */
   rateId: string;
-  /** The carrier's shipment id the rate belongs to; null for the sandbox. */
+  /** Carrier's id of the shipment the rate belongs to, or null for the sandbox. */
   carrierShipmentId: string | null;
   /** Carrier name shown to customers, such as "USPS". */
   carrier: string;
@@ -53,13 +53,13 @@ export interface Rate {
   /**
    * Stable code of the carrier and service, the same in every quote, such
    * as `ground` (sandbox) or `usps:priority` (EasyPost). Checkout method
-   * codes are built from it (quote.ts `methodCode`); when absent they are
-   * built from `carrier` and `service`.
+   * codes are built from it (quote.ts `methodCode`). When it is absent, they
+   * are built from `carrier` and `service`.
    */
   serviceCode?: string;
   amount: number;
   currencyCode: string;
-  /** Business days to delivery as the carrier estimates; null when unknown. */
+  /** Carrier's estimate of business days to delivery, or null when unknown. */
   estimatedDays: number | null;
 }
 
@@ -69,16 +69,16 @@ export interface Label {
   trackingNumber: string;
   trackingUrl: string | null;
   labelUrl: string;
-  /** The carrier's shipment id, needed to void the label. */
+  /** Carrier's shipment id, needed to void the label. */
   carrierShipmentId: string;
-  /** The carrier's tracker id, when it creates one with the label. */
+  /** Carrier's tracker id, when it creates one with the label. */
   trackerId: string | null;
-  /** What the label cost the shop, in minor units. */
+  /** Label cost to the shop, in minor units. */
   amount: number;
   currencyCode: string;
 }
 
-/** Our shipment statuses that carrier statuses map to. */
+/** Shipment statuses of this service that carrier statuses map to. */
 export type TrackingStatus =
   | 'PRE_TRANSIT'
   | 'IN_TRANSIT'
@@ -89,12 +89,12 @@ export type TrackingStatus =
 
 export interface TrackingDetail {
   status: TrackingStatus;
-  /** The carrier's own status string, such as `in_transit`. */
+  /** Carrier's own status string, such as `in_transit`. */
   carrierStatus: string;
   message: string | null;
   /**
-   * "City, Region Postal code, Country" with the parts the carrier reports;
-   * null when it reports none.
+   * Location as "City, Region Postal code, Country" with the parts the
+   * carrier reports, or null when it reports none.
    */
   location: string | null;
   /** ISO 8601 time of the scan. */
@@ -105,7 +105,7 @@ export interface TrackingDetail {
 export interface TrackingUpdate {
   trackingNumber: string;
   carrier: string;
-  /** The carrier's current status for the parcel. */
+  /** Carrier's current status of the parcel. */
   status: TrackingStatus;
   carrierStatus: string;
   /** Every scan the carrier reports, in the carrier's order. */
@@ -118,11 +118,11 @@ export interface TrackingUpdate {
 
 /** A verified, normalised carrier webhook event. */
 export interface CarrierEvent {
-  /** The carrier's event id; the same id is applied once. */
+  /** Carrier's event id. An event with an id already applied is skipped. */
   eventId: string;
-  /** The carrier's event type, such as `tracker.updated`. */
+  /** Carrier's event type, such as `tracker.updated`. */
   type: string;
-  /** The tracking update the event carries; null for other event types. */
+  /** Tracking update of a tracking event, or null for other event types. */
   tracking: TrackingUpdate | null;
   /** ISO 8601 time the carrier created the event. */
   createdAt: string;
@@ -132,7 +132,7 @@ export interface CarrierEvent {
 export class CarrierWebhookError extends Error {}
 
 /**
- * Raised when the carrier cannot be reached or answers with an error.
+ * Raised when the carrier cannot be reached or returns an error.
  * The message names the operation and the carrier's error code, never
  * credentials.
  */
@@ -146,9 +146,9 @@ export class CarrierError extends Error {
 }
 
 export interface Carrier {
-  /** `sandbox` or `easypost`; stored on every shipment. */
+  /** Carrier name, `sandbox` or `easypost`, stored on every shipment. */
   readonly name: string;
-  /** True when the carrier sends tracking webhooks; others are polled. */
+  /** True when the carrier sends tracking webhooks. Other carriers are polled. */
   readonly sendsWebhooks: boolean;
   rates(request: RateRequest): Promise<Rate[]>;
   /**
@@ -160,19 +160,20 @@ export interface Carrier {
     idempotencyKey: string,
   ): Promise<Label>;
   /**
-   * Voids an unused label; false when the carrier refuses (already scanned).
-   * `labelCreatedAt`, the time the label was bought, lets the sandbox tell
-   * whether its simulated pickup has happened; other carriers ignore it.
+   * Voids an unused label, and returns false when the carrier rejects the
+   * void because the parcel was already scanned. `labelCreatedAt`, the time
+   * the label was bought, lets the sandbox determine whether its simulated
+   * pickup has happened. Other carriers ignore it.
    */
   voidLabel(
     carrierShipmentId: string,
     labelCreatedAt?: Date | string,
   ): Promise<boolean>;
   /**
-   * Current tracking of a parcel, for carriers without webhooks.
+   * Fetches the current tracking of a parcel, for carriers without webhooks.
    * `carrierCode` is the label's `carrier`. The sandbox simulates progress
    * from `labelCreatedAt`, the time the label was bought, and stays
-   * pre-transit without it; other carriers ignore it.
+   * pre-transit without it. Other carriers ignore it.
    */
   track(
     trackingNumber: string,
