@@ -23,6 +23,7 @@ import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
 import {
   acceptTestCallerHeader,
   authorizeGateway,
+  TEST_CALLER_HEADER,
 } from './authorization/index.js';
 import { ANONYMOUS_CALLER } from './caller.js';
 import { createIdentityLayer } from './identity/index.js';
@@ -46,6 +47,7 @@ import {
 } from './safelist/index.js';
 import { checkSubgraphReadiness } from './readiness.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
+import { createSubscriptions } from './subscriptions/index.js';
 import { startWebhooks } from './webhooks/index.js';
 import {
   createSupergraphFileSource,
@@ -146,7 +148,30 @@ export async function startGateway(
     routingUrl,
     dispatcher,
   });
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+  const production = isProduction(config);
+  const subscriptions = createSubscriptions({
+    config,
+    logger,
+    dispatcher,
+    routingUrl,
+    eventsUrl: (service) =>
+      eventsUrlOf(
+        routingUrl(
+          service,
+          `http://${config.HOST}:${servicePort(config, service)}/graphql`,
+        ),
+      ),
+    subgraphHeaders: (caller) => identity.subgraphHeaders(caller),
+    authenticate: (request) => requestIdentity.authenticate(request),
+    createContext: (request) =>
+      createGatewayContext(request, logger, requestIdentity),
+    formatError: createFormatError(logger, production),
+    extraCredentialKeys: options.acceptTestCallerHeader
+      ? [TEST_CALLER_HEADER]
+      : [],
+  });
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl, apiSchema }) => {
+    subscriptions.updateSchema(coreSupergraphSdl, apiSchema);
     endpoints = readSubgraphEndpoints(coreSupergraphSdl).map(
       ({ name, url }) => ({
         name,
@@ -160,7 +185,6 @@ export async function startGateway(
   const safelist = identity.db
     ? new SafelistStore(identity.db, config.SAFELIST_CACHE_MS)
     : undefined;
-  const production = isProduction(config);
 
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization removes the fields that the caller may not read from
@@ -239,7 +263,8 @@ export async function startGateway(
     },
   });
 
-  // Webhooks keep endpoints and deliveries in the gateway database.
+  // Webhooks keep endpoints and deliveries in the gateway database, whose
+  // outbox `webhooks.handleRequest` also serves at GET /events.
   const webhooks = identity.db
     ? startWebhooks({
         config,
@@ -269,6 +294,7 @@ export async function startGateway(
     http = await listen(
       async (request, response) => {
         if (handleCors(request, response)) return;
+        if (await subscriptions.handleSse(request, response)) return;
         // Before the identity routes, which own the rest of
         // /admin/partner-keys/.
         if (await handleSafelistRequest(request, response)) return;
@@ -280,6 +306,7 @@ export async function startGateway(
       options.port,
     );
   } catch (error) {
+    await subscriptions.close();
     await webhooks?.close();
     await apollo.stop();
     await dispatcher.destroy();
@@ -287,6 +314,9 @@ export async function startGateway(
     await rateLimiter.close();
     throw error;
   }
+  // The gateway's own stream is read through its own /events route.
+  webhooks?.consumeGatewayStream(http.url);
+  subscriptions.attach(http.server);
   logger.info(
     {
       url: http.url,
@@ -303,8 +333,13 @@ export async function startGateway(
   const stop = async () => {
     stopping = true;
     logger.info('gateway stopping');
-    await http.close(config.SHUTDOWN_GRACE_MS);
+    // First, so that SSE streams end and WebSocket clients get the
+    // shutdown close code instead of holding the HTTP server's close.
+    await subscriptions.close();
+    // Before the HTTP server closes: requests waiting on /events, such as
+    // the webhook consumer's own, would hold the close for the grace time.
     await webhooks?.close();
+    await http.close(config.SHUTDOWN_GRACE_MS);
     await apollo.stop();
     // Every client request has finished or been cut off by now, so no
     // client waits for a subgraph request that is still pending.
@@ -450,4 +485,11 @@ function createReadinessRoute(options: {
       subgraphs: results.map(({ name }) => name),
     });
   };
+}
+
+/** Returns the `/events` URL beside a subgraph's GraphQL URL. */
+function eventsUrlOf(graphqlUrl: string): string {
+  const url = new URL(graphqlUrl);
+  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
+  return url.toString();
 }

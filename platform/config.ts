@@ -285,6 +285,30 @@ const environmentSchema = z.object({
   // Brand given in the feed for products without a vendor, such as the
   // shop's own label; unset leaves such products without a brand.
   FEED_DEFAULT_BRAND: optionalString,
+  // Subscriptions through the gateway (see docs/subscriptions.md). Open
+  // subscriptions per WebSocket connection, and per caller (customer, staff
+  // member or partner key) across every gateway replica that shares the
+  // gateway database.
+  SUBSCRIPTIONS_MAX_PER_CONNECTION: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(100),
+  SUBSCRIPTIONS_MAX_PER_CALLER: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(2_000),
+  // Events waiting to be sent to one subscriber before the gateway counts
+  // it as too slow and closes its connection.
+  SUBSCRIPTION_BUFFER_EVENTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(1_000),
   // Webhook deliveries from the gateway (see docs/webhooks.md). Attempts per
   // delivery, including the first; the pause after attempt n is
   // WEBHOOK_RETRY_BASE_MS * 2^(n-1), so the defaults spread 8 attempts
@@ -310,6 +334,14 @@ const environmentSchema = z.object({
     .min(10)
     .max(60_000)
     .default(1_000),
+  // Maximum events one webhook replay (POST /admin/webhooks/<id>/replay)
+  // sends; a larger range is rejected and has to be replayed in parts.
+  WEBHOOK_REPLAY_MAX_EVENTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(10_000),
   // Development only: lets webhook URLs resolve to loopback addresses, such
   // as a receiver on 127.0.0.1. Production mode ignores it.
   WEBHOOK_ALLOW_LOOPBACK: z

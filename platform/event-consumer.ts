@@ -1,13 +1,14 @@
 import { sql } from 'drizzle-orm';
 import { pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ReservedSql, Sql } from 'postgres';
-import { Pool } from 'undici';
-import { describeUnreachable } from '../gateway/subgraph-failure.js';
 import type { Config } from './config.js';
 import type { Database } from './database.js';
 import { summarizeError } from './errors.js';
 import type { EventPage, StreamEvent } from './event-stream.js';
-import { signServiceIdentity } from './identity.js';
+import {
+  createEventStreamClient,
+  EventSourceError,
+} from './event-stream-client.js';
 import { redactUrl, type Logger } from './logger.js';
 
 export type { StreamEvent } from './event-stream.js';
@@ -85,9 +86,6 @@ export interface EventConsumer {
   stop(): Promise<void>;
 }
 
-/** Raised when the source returns anything but an event page. */
-class SourceError extends Error {}
-
 /** Raised when another consumer moved the stored position meanwhile. */
 class PositionMovedError extends Error {}
 
@@ -121,10 +119,12 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
   const retryMinMs = options.retryMinMs ?? 200;
   const retryMaxMs = options.retryMaxMs ?? 30_000;
   const standbyCheckMs = options.standbyCheckMs ?? 1_000;
-  const requestTimeoutMs = waitMs + config.SUBGRAPH_TIMEOUT_MS;
-  const eventsUrl = new URL(source.url);
   const shownUrl = redactUrl(source.url);
-  const pool = new Pool(eventsUrl.origin, { keepAliveTimeout: 4_000 });
+  const stream = createEventStreamClient({
+    url: source.url,
+    caller: options.caller ?? name,
+    config,
+  });
   // drizzle() keeps the postgres.js client it was given as `$client`.
   const client = (db as unknown as { $client: Sql }).$client;
 
@@ -189,54 +189,13 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
     return rows[0]!.position;
   }
 
-  async function fetchPage(after: string | null): Promise<EventPage> {
-    const url = new URL(eventsUrl);
-    if (after !== null) url.searchParams.set('after', after);
-    url.searchParams.set('limit', String(batchSize));
-    url.searchParams.set('types', options.types.join(','));
-    url.searchParams.set('wait', String(waitMs));
-
-    const headers = await signServiceIdentity(config, options.caller ?? name);
-    let status: number;
-    let text: string;
-    try {
-      const response = await pool.request({
-        path: url.pathname + url.search,
-        method: 'GET',
-        headers,
-        signal: AbortSignal.any([
-          AbortSignal.timeout(requestTimeoutMs),
-          stopController.signal,
-        ]),
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-    } catch (error) {
-      throw new SourceError(
-        describeUnreachable(error, requestTimeoutMs) ??
-          (error instanceof Error ? error.message : 'request failed'),
-      );
-    }
-
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new SourceError(`HTTP ${status}, and the response is not JSON`);
-    }
-
-    if (status !== 200) {
-      const message = (body as { error?: unknown } | null)?.error;
-      throw new SourceError(
-        `HTTP ${status}${typeof message === 'string' ? `: ${message}` : ''}`,
-      );
-    }
-
-    const page = body as Partial<EventPage> | null;
-    if (!Array.isArray(page?.events) || page.next === undefined) {
-      throw new SourceError('the response is not an event page');
-    }
-    return page as EventPage;
+  function fetchPage(after: string | null): Promise<EventPage> {
+    return stream.read(after, {
+      limit: batchSize,
+      types: options.types,
+      waitMs,
+      signal: stopController.signal,
+    });
   }
 
   /** Applies one page and stores `page.next` in one transaction. */
@@ -273,7 +232,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
         page = await fetchPage(position);
       } catch (error) {
         if (stopping) return;
-        if (!(error instanceof SourceError)) throw error;
+        if (!(error instanceof EventSourceError)) throw error;
         logger.warn(
           { url: shownUrl, reason: error.message, failures: failures + 1 },
           `event source ${source.service} failed: ${error.message}`,
@@ -351,7 +310,7 @@ export function startEventConsumer<TSchema extends Record<string, unknown>>(
       // Aborts a request waiting for events, but a batch being applied finishes.
       stopController.abort();
       await running;
-      await pool.close();
+      await stream.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import {
   OUTBOX_NOTIFY_CHANNEL,
   parseEventPosition,
   readCommittedEvents,
+  readStreamEnd,
   type StoredEvent,
 } from './outbox.js';
 
@@ -73,6 +74,8 @@ class BadRequest extends Error {}
 
 interface StreamQuery {
   after: string | null;
+  /** `after=end`: answer with the stream's last position and no events. */
+  fromEnd: boolean;
   limit: number;
   types: Set<string> | null;
   waitMs: number;
@@ -95,10 +98,12 @@ function parseInteger(
 function parseQuery(url: string): StreamQuery {
   const parameters = new URL(url, 'http://localhost').searchParams;
   const afterText = parameters.get('after');
-  const after = afterText === null || afterText === '' ? null : afterText;
+  const fromEnd = afterText === 'end';
+  const after =
+    afterText === null || afterText === '' || fromEnd ? null : afterText;
   if (after !== null && parseEventPosition(after) === null) {
     throw new BadRequest(
-      `Invalid event position "${after}": use a position returned with an event or as next, such as "7431.12", or leave after out to read from the start.`,
+      `Invalid event position "${after}": use a position returned with an event or as next, such as "7431.12", "end" for the stream's last position, or leave after out to read from the start.`,
     );
   }
   const limit = parseInteger(
@@ -130,6 +135,7 @@ function parseQuery(url: string): StreamQuery {
         );
   return {
     after,
+    fromEnd,
     limit: Math.min(limit, MAX_EVENT_LIMIT),
     types,
     waitMs: Math.min(waitMs, MAX_EVENT_WAIT_MS),
@@ -270,7 +276,8 @@ function sendError(
  * services (docs/events.md).
  *
  * Query parameters:
- * - `after`: a position. Without it the stream is read from the start.
+ * - `after`: a position. Without it the stream is read from the start;
+ *   `end` answers at once with no events and the last position as `next`.
  * - `limit`: 1 to MAX_EVENT_LIMIT, default DEFAULT_EVENT_LIMIT.
  * - `types`: comma-separated event types.
  * - `wait`: milliseconds, up to MAX_EVENT_WAIT_MS, to hold the request
@@ -362,6 +369,14 @@ export function createEventStreamRoute(options: {
     } catch (error) {
       if (!(error instanceof BadRequest)) throw error;
       sendError(response, 400, error.message, 'BAD_REQUEST');
+      return;
+    }
+
+    if (query.fromEnd) {
+      sendJson(response, 200, {
+        events: [],
+        next: await readStreamEnd(db),
+      } satisfies EventPage);
       return;
     }
 

@@ -103,6 +103,29 @@ export function parseEventPosition(
 }
 
 /**
+ * Orders two stream positions as the stream does: by transaction id, then
+ * by sequence. Null, the start of the stream, sorts before every position.
+ * Returns a negative number, zero or a positive number.
+ */
+export function compareEventPositions(
+  a: string | null,
+  b: string | null,
+): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  const left = parseEventPosition(a);
+  const right = parseEventPosition(b);
+  if (!left || !right) {
+    throw new RangeError(`Cannot compare event positions "${a}" and "${b}".`);
+  }
+  const leftId = BigInt(left.transactionId);
+  const rightId = BigInt(right.transactionId);
+  if (leftId !== rightId) return leftId < rightId ? -1 : 1;
+  return Math.sign(left.sequence - right.sequence);
+}
+
+/**
  * Reads up to `limit` committed events after `after` (null reads from the
  * start), ordered by writing transaction, then by sequence.
  *
@@ -143,4 +166,22 @@ export async function readCommittedEvents(
     payload: row.payload,
     createdAt: new Date(String(row.createdAt)).toISOString(),
   }));
+}
+
+/**
+ * Returns the position of the last event readable now, or null while the
+ * stream is empty. Every event read after it was committed later or is
+ * still to come.
+ */
+export async function readStreamEnd(
+  db: Pick<AnyPgDatabase, 'execute'>,
+): Promise<string | null> {
+  const result = await db.execute(sql`
+    select transaction_id::text as "transactionId", sequence
+      from outbox_events
+     where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     order by transaction_id desc, sequence desc
+     limit 1`);
+  const row = (result as unknown as Array<Record<string, unknown>>)[0];
+  return row ? `${row.transactionId}.${row.sequence}` : null;
 }

@@ -31,6 +31,7 @@ import {
 import type { Logger } from './logger.js';
 import { rejectNulCharactersPlugin } from './nul-characters.js';
 import { checkServiceConfiguration } from './production-checks.js';
+import { EVENT_POSITION_HEADER } from './subscription-fields.js';
 
 /** Per-request context every subgraph resolver receives. */
 export interface SubgraphContext<
@@ -48,6 +49,12 @@ export interface SubgraphContext<
    * before any resolver runs.
    */
   caller: SubgraphCaller;
+  /**
+   * Value of the `x-commerce-event-position` header: the position of the
+   * event for which the gateway requests a subscription root field
+   * (platform/subscription-event.ts). Null when the header is absent.
+   */
+  eventPosition: string | null;
 }
 
 export interface SubgraphDefinition<
@@ -200,6 +207,7 @@ export async function startSubgraph<
       const header = request.headers['x-request-id'];
       const requestId = typeof header === 'string' ? header : randomUUID();
       const caller = await identity.authenticate(request);
+      const eventPosition = request.headers[EVENT_POSITION_HEADER];
       return {
         db: database.db,
         loaders: definition.createLoaders(database.db, config),
@@ -207,6 +215,7 @@ export async function startSubgraph<
         requestId,
         config,
         caller,
+        eventPosition: typeof eventPosition === 'string' ? eventPosition : null,
       };
     },
     routes: {

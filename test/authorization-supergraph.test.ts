@@ -252,6 +252,13 @@ describe('committed supergraph', () => {
         policies: [['customer_or_read_shipments']],
       },
       'Variant.stockLevels': { scopes: [['read_inventory']] },
+      'Subscription.stockChanged': { scopes: [['read_inventory']] },
+      'Subscription.orderStatusChanged': {
+        authenticated: true,
+        policies: [['customer_or_read_orders']],
+      },
+      'Subscription.shipmentUpdated': { scopes: [['read_shipments']] },
+      'Subscription.listingSyncChanged': { scopes: [['read_listings']] },
     });
   });
 });

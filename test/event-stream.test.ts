@@ -243,7 +243,7 @@ describe('GET /events', () => {
     const position = await getEvents('?after=12-4');
     expect(position.status).toBe(400);
     expect(position.body.error).toBe(
-      'Invalid event position "12-4": use a position returned with an event or as next, such as "7431.12", or leave after out to read from the start.',
+      `Invalid event position "12-4": use a position returned with an event or as next, such as "7431.12", "end" for the stream's last position, or leave after out to read from the start.`,
     );
     const limit = await getEvents('?limit=-1');
     expect(limit.status).toBe(400);

@@ -202,9 +202,13 @@ describe('webhooks', () => {
       expect(verifySignature(endpoint.secret, request)).toBe(true);
     }
 
-    const listed = await admin(
-      'GET',
-      `/admin/webhooks/${endpoint.id}/deliveries`,
+    // The worker records a result after the receiver has responded.
+    const listed = await waitFor(
+      () => admin('GET', `/admin/webhooks/${endpoint.id}/deliveries`),
+      (list) =>
+        list.body.deliveries?.every(
+          (delivery: { status: string }) => delivery.status === 'SUCCEEDED',
+        ),
     );
     expect(listed.status).toBe(200);
     const [second, first] = listed.body.deliveries;

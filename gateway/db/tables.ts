@@ -11,9 +11,16 @@ import {
   text,
   timestamp,
   unique,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { eventConsumerPositionsTable } from '../../platform/event-consumer.js';
+
+/**
+ * Domain events of the gateway, such as `webhook.endpoint_disabled`,
+ * served at the gateway's `GET /events` (docs/events.md).
+ */
+export { outboxEvents } from '../../platform/outbox.js';
 import { signInAttemptsTable } from '../../platform/sign-in-throttle.js';
 
 /**
@@ -184,7 +191,8 @@ export const webhookEndpoints = pgTable(
 
 /**
  * One domain event to send to one endpoint. `sequence` orders an
- * endpoint's deliveries: the consumers insert them in stream order.
+ * endpoint's deliveries: the consumers insert them in stream order, and a
+ * replay inserts its deliveries after every existing one.
  */
 export const webhookDeliveries = pgTable(
   'webhook_deliveries',
@@ -225,14 +233,20 @@ export const webhookDeliveries = pgTable(
     }),
     lastResponseStatus: integer('last_response_status'),
     lastError: text('last_error'),
+    /**
+     * Id of the replay request that created the delivery; null for a
+     * delivery the consumers recorded from the stream.
+     */
+    replayId: uuid('replay_id'),
     createdAt,
     updatedAt,
   },
   (table) => [
-    unique('webhook_deliveries_endpoint_event_unique').on(
-      table.endpointId,
-      table.eventId,
-    ),
+    // The consumers record an event once per endpoint. Replays send the
+    // same event again with the same id, so they are left out.
+    uniqueIndex('webhook_deliveries_endpoint_event_unique')
+      .on(table.endpointId, table.eventId)
+      .where(sql`${table.replayId} is null`),
     check(
       'webhook_deliveries_status_check',
       sql`${table.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`,
@@ -240,5 +254,29 @@ export const webhookDeliveries = pgTable(
     index('webhook_deliveries_pending_idx')
       .on(table.endpointId, table.sequence)
       .where(sql`${table.status} = 'PENDING'`),
+  ],
+);
+
+/** One attempt to send a delivery: its response status or error. */
+export const webhookDeliveryAttempts = pgTable(
+  'webhook_delivery_attempts',
+  {
+    id: uuid('id').primaryKey(),
+    deliveryId: uuid('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    /** The delivery's attempt count after this attempt; a redelivery restarts it at 1. */
+    attempt: integer('attempt').notNull(),
+    /** HTTP status of the response; null when no response arrived. */
+    responseStatus: integer('response_status'),
+    /** Reason the attempt failed; null for a 2xx response. */
+    error: text('error'),
+    createdAt,
+  },
+  (table) => [
+    index('webhook_delivery_attempts_delivery_idx').on(
+      table.deliveryId,
+      table.createdAt,
+    ),
   ],
 );

@@ -210,3 +210,24 @@ function checkShape(
   }
   return undefined;
 }
+
+/**
+ * Checks the shape limits (aliases, root fields, directives, depth) of an
+ * operation served outside Apollo Server, such as a subscription, and
+ * returns the error for the first one exceeded.
+ */
+export function checkOperationShape(
+  config: Config,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): GraphQLError | undefined {
+  const rejection = checkShape(
+    document,
+    operation,
+    readOperationLimits(config),
+  );
+  return (
+    rejection &&
+    limitExceededError(rejection.limit, rejection.value, rejection.maximum)
+  );
+}

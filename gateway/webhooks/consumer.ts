@@ -1,9 +1,5 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
-import {
-  SERVICE_NAMES,
-  type Config,
-  type ServiceName,
-} from '../../platform/config.js';
+import { SERVICE_NAMES, type Config } from '../../platform/config.js';
 import {
   startEventConsumer,
   type EventConsumer,
@@ -11,88 +7,113 @@ import {
 import { uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
-import { eventTypesOf } from './event-types.js';
+import {
+  eventTypesOf,
+  WEBHOOK_EVENT_TYPES,
+  type EventSource,
+} from './event-types.js';
 
-/**
- * Starts one event consumer per subgraph stream. Each batch inserts a
- * PENDING delivery per event and enabled endpoint subscribed to its type,
- * in the consumer's transaction, so a delivery is recorded exactly when
- * the stream position passes its event. An endpoint receives only events
- * that occurred at or after its creation.
- */
-export function startWebhookConsumers(options: {
+interface ConsumerOptions {
   config: Config;
   logger: Logger;
   db: GatewayDatabase;
-  /** URL of a subgraph's `/events` route. */
-  eventsUrl(service: ServiceName): string;
-}): EventConsumer[] {
+}
+
+/**
+ * Starts one event consumer per subgraph stream, each recording deliveries
+ * as `startDeliveryConsumer` describes.
+ */
+export function startWebhookConsumers(
+  options: ConsumerOptions & {
+    /** URL of a subgraph's `/events` route. */
+    eventsUrl(service: EventSource): string;
+  },
+): EventConsumer[] {
   return SERVICE_NAMES.map((service) =>
-    startEventConsumer({
-      name: 'gateway.webhooks',
-      caller: 'gateway',
-      source: { service, url: options.eventsUrl(service) },
-      types: eventTypesOf(service),
-      db: options.db,
-      config: options.config,
-      logger: options.logger,
-      async handle(events, transaction) {
-        const endpoints = await transaction
-          .select({
-            id: tables.webhookEndpoints.id,
-            eventTypes: tables.webhookEndpoints.eventTypes,
-            createdAt: tables.webhookEndpoints.createdAt,
-          })
-          .from(tables.webhookEndpoints)
-          .leftJoin(
-            tables.partnerKeys,
-            eq(tables.partnerKeys.id, tables.webhookEndpoints.partnerKeyId),
-          )
-          .where(
-            and(
-              eq(tables.webhookEndpoints.enabled, true),
-              or(
-                isNull(tables.webhookEndpoints.partnerKeyId),
-                and(
-                  isNull(tables.partnerKeys.revokedAt),
-                  or(
-                    isNull(tables.partnerKeys.expiresAt),
-                    sql`${tables.partnerKeys.expiresAt} > now()`,
-                  ),
+    startDeliveryConsumer(options, service, options.eventsUrl(service)),
+  );
+}
+
+/**
+ * Starts the event consumer of one stream, the gateway's own included.
+ * Each batch inserts a PENDING delivery per event and enabled endpoint
+ * subscribed to its type, in the consumer's transaction, so a delivery is
+ * recorded exactly when the stream position passes its event. An endpoint
+ * receives only events that occurred at or after its creation, and types
+ * without a read scope go to staff endpoints only.
+ */
+export function startDeliveryConsumer(
+  options: ConsumerOptions,
+  service: EventSource,
+  eventsUrl: string,
+): EventConsumer {
+  return startEventConsumer({
+    name: 'gateway.webhooks',
+    caller: 'gateway',
+    source: { service, url: eventsUrl },
+    types: eventTypesOf(service),
+    db: options.db,
+    config: options.config,
+    logger: options.logger,
+    async handle(events, transaction) {
+      const endpoints = await transaction
+        .select({
+          id: tables.webhookEndpoints.id,
+          partnerKeyId: tables.webhookEndpoints.partnerKeyId,
+          eventTypes: tables.webhookEndpoints.eventTypes,
+          createdAt: tables.webhookEndpoints.createdAt,
+        })
+        .from(tables.webhookEndpoints)
+        .leftJoin(
+          tables.partnerKeys,
+          eq(tables.partnerKeys.id, tables.webhookEndpoints.partnerKeyId),
+        )
+        .where(
+          and(
+            eq(tables.webhookEndpoints.enabled, true),
+            or(
+              isNull(tables.webhookEndpoints.partnerKeyId),
+              and(
+                isNull(tables.partnerKeys.revokedAt),
+                or(
+                  isNull(tables.partnerKeys.expiresAt),
+                  sql`${tables.partnerKeys.expiresAt} > now()`,
                 ),
               ),
             ),
-          );
-        const rows = events.flatMap((event) => {
-          // NOTE: occurredAt comes from the subgraph's database clock and
-          // createdAt from the gateway's, so clock skew between the two
-          // servers moves the first event an endpoint receives.
-          const occurredAt = new Date(event.occurredAt);
-          return endpoints
-            .filter(
-              (endpoint) =>
-                endpoint.eventTypes.includes(event.type) &&
-                endpoint.createdAt <= occurredAt,
-            )
-            .map((endpoint) => ({
-              id: uuidv7(),
-              endpointId: endpoint.id,
-              eventId: event.id,
-              source: service,
-              eventPosition: event.position,
-              type: event.type,
-              payload: event.payload,
-              occurredAt,
-            }));
-        });
-        if (rows.length === 0) return;
-        // One statement numbers `sequence` in the order of `rows`, which is
-        // the stream's order.
-        await transaction
-          .insert(tables.webhookDeliveries)
-          .values(rows)
-          .onConflictDoNothing();
-      },
-    }),
-  );
+          ),
+        );
+      const rows = events.flatMap((event) => {
+        // NOTE: occurredAt comes from the subgraph's database clock and
+        // createdAt from the gateway's, so clock skew between the two
+        // servers moves the first event an endpoint receives.
+        const occurredAt = new Date(event.occurredAt);
+        const staffOnly = WEBHOOK_EVENT_TYPES[event.type]?.scope === null;
+        return endpoints
+          .filter(
+            (endpoint) =>
+              endpoint.eventTypes.includes(event.type) &&
+              endpoint.createdAt <= occurredAt &&
+              !(staffOnly && endpoint.partnerKeyId !== null),
+          )
+          .map((endpoint) => ({
+            id: uuidv7(),
+            endpointId: endpoint.id,
+            eventId: event.id,
+            source: service,
+            eventPosition: event.position,
+            type: event.type,
+            payload: event.payload,
+            occurredAt,
+          }));
+      });
+      if (rows.length === 0) return;
+      // One statement numbers `sequence` in the order of `rows`, which is
+      // the stream's order.
+      await transaction
+        .insert(tables.webhookDeliveries)
+        .values(rows)
+        .onConflictDoNothing();
+    },
+  });
 }

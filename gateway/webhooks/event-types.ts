@@ -1,14 +1,18 @@
 import type { ServiceName } from '../../platform/config.js';
 import type { Scope } from '../../platform/permissions.js';
 
+/** Service whose stream carries an event: a subgraph, or the gateway itself. */
+export type EventSource = ServiceName | 'gateway';
+
 /**
- * Event types that webhooks may subscribe to, each with the subgraph that
- * emits it and the scope a partner key needs to receive it. The types and
- * their payloads are listed in docs/events.md.
+ * Event types that webhooks may subscribe to, each with the service that
+ * emits it and the scope a partner key needs to receive it. A null scope
+ * marks a type for staff endpoints only. The subgraphs' types and their
+ * payloads are listed in docs/events.md, the gateway's in docs/webhooks.md.
  */
 export const WEBHOOK_EVENT_TYPES: Record<
   string,
-  { service: ServiceName; scope: Scope }
+  { service: EventSource; scope: Scope | null }
 > = {
   'product.created': { service: 'catalog', scope: 'read_products' },
   'product.updated': { service: 'catalog', scope: 'read_products' },
@@ -36,10 +40,11 @@ export const WEBHOOK_EVENT_TYPES: Record<
   'shipment.delivered': { service: 'shipments', scope: 'read_shipments' },
   'listing.synced': { service: 'marketplace', scope: 'read_listings' },
   'listing.sync_failed': { service: 'marketplace', scope: 'read_listings' },
+  'webhook.endpoint_disabled': { service: 'gateway', scope: null },
 };
 
 /** Returns the webhook event types that `service` emits. */
-export function eventTypesOf(service: ServiceName): string[] {
+export function eventTypesOf(service: EventSource): string[] {
   return Object.entries(WEBHOOK_EVENT_TYPES)
     .filter(([, entry]) => entry.service === service)
     .map(([type]) => type);

@@ -1,25 +1,58 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Sql } from 'postgres';
 import type { Config, ServiceName } from '../../platform/config.js';
+import { ErrorCode, summarizeError } from '../../platform/errors.js';
+import type { EventConsumer } from '../../platform/event-consumer.js';
+import { createEventStreamRoute } from '../../platform/event-stream.js';
+import { sendJson } from '../../platform/http-server.js';
+import { createSubgraphAuthenticator } from '../../platform/identity.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CallerIdentity } from '../caller.js';
 import type { GatewayDatabase } from '../db/database.js';
-import { startWebhookConsumers } from './consumer.js';
+import { startDeliveryConsumer, startWebhookConsumers } from './consumer.js';
+import type { EventSource } from './event-types.js';
 import { createWebhookRoutes } from './routes.js';
 import { startDeliveryWorker } from './worker.js';
 
+const EVENTS_PATH = '/events';
+
 export interface Webhooks {
-  /** Serves `/admin/webhooks` routes; returns false for other paths. */
+  /**
+   * Serves `/admin/webhooks` routes and the gateway's event stream at
+   * `GET /events`; returns false for other paths.
+   */
   handleRequest(
     request: IncomingMessage,
     response: ServerResponse,
   ): Promise<boolean>;
-  /** Stops the consumers and the delivery worker. */
+  /**
+   * Starts the consumer of the gateway's own stream, which delivers
+   * `webhook.endpoint_disabled` to staff endpoints. Call it once the
+   * gateway listens at `gatewayUrl`, its GraphQL URL.
+   */
+  consumeGatewayStream(gatewayUrl: string): void;
+  /**
+   * Ends requests waiting on `/events`, then stops the consumers and the
+   * delivery worker. Call it before the HTTP server closes, so no waiting
+   * stream request delays the close.
+   */
   close(): Promise<void>;
+}
+
+/** Returns the `/events` URL beside a service's GraphQL URL. */
+function eventsUrlBeside(graphqlUrl: string): string {
+  const url = new URL(graphqlUrl);
+  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + EVENTS_PATH;
+  url.search = '';
+  return url.toString();
 }
 
 /**
  * Starts webhooks in the gateway: the admin routes, one event consumer per
- * subgraph stream that records deliveries, and the delivery worker.
+ * subgraph stream and one of the gateway's own stream that record
+ * deliveries, the delivery worker, and the gateway's `GET /events`, which
+ * serves the gateway database's outbox to signed service identities as the
+ * subgraphs' route does (docs/events.md).
  */
 export function startWebhooks(options: {
   config: Config;
@@ -29,31 +62,108 @@ export function startWebhooks(options: {
   /** GraphQL URL of a subgraph; its `/events` route is beside it. */
   subgraphUrl(service: ServiceName): string;
 }): Webhooks {
+  const { config, db } = options;
   const logger = options.logger.child({ component: 'webhooks' });
-  const consumers = startWebhookConsumers({
-    config: options.config,
+  let gatewayEventsUrl: string | undefined;
+  const eventsUrl = (source: EventSource): string | undefined =>
+    source === 'gateway'
+      ? gatewayEventsUrl
+      : eventsUrlBeside(options.subgraphUrl(source));
+
+  const consumers: EventConsumer[] = startWebhookConsumers({
+    config,
     logger,
-    db: options.db,
-    eventsUrl: (service) => {
-      const url = new URL(options.subgraphUrl(service));
-      url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
-      return url.toString();
+    db,
+    eventsUrl: (service) => eventsUrl(service)!,
+  });
+  const worker = startDeliveryWorker({ config, logger, db });
+
+  // The stream route verifies service identities as the subgraphs do,
+  // with the verification keys of IDENTITY_PUBLIC_KEY or the gateway's own.
+  let serviceAuthenticator:
+    ReturnType<typeof createSubgraphAuthenticator> | undefined;
+  const eventStream = createEventStreamRoute({
+    db,
+    // drizzle() keeps the postgres.js client it was given as `$client`.
+    sql: (db as unknown as { $client: Sql }).$client,
+    authenticate: async (request) => {
+      serviceAuthenticator ??= createSubgraphAuthenticator(config).catch(
+        (error: unknown) => {
+          serviceAuthenticator = undefined;
+          throw error;
+        },
+      );
+      return (await serviceAuthenticator).authenticate(request);
     },
+    logger: logger.child({ component: 'event-stream' }),
   });
-  const worker = startDeliveryWorker({
-    config: options.config,
+
+  const handleWebhookRequest = createWebhookRoutes({
+    config,
+    db,
+    authenticate: options.authenticate,
     logger,
-    db: options.db,
+    eventsUrl,
   });
+
+  async function handleEventStreamRequest(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    const method = request.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      response.setHeader('allow', 'GET, HEAD');
+      sendJson(response, 405, {
+        error: 'Use GET on this route.',
+        code: 'METHOD_NOT_ALLOWED',
+      });
+      return;
+    }
+    try {
+      await eventStream.route(request, response);
+    } catch (error) {
+      logger.error(
+        { err: summarizeError(error), path: EVENTS_PATH },
+        'event stream request failed',
+      );
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      sendJson(response, 500, {
+        error: 'Internal server error.',
+        code: ErrorCode.InternalServerError,
+      });
+    }
+  }
+
+  let closed = false;
   return {
-    handleRequest: createWebhookRoutes({
-      config: options.config,
-      db: options.db,
-      authenticate: options.authenticate,
-      logger,
-    }),
+    async handleRequest(request, response) {
+      const url = request.url ?? '/';
+      const queryStart = url.indexOf('?');
+      const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+      if (pathname === EVENTS_PATH) {
+        await handleEventStreamRequest(request, response);
+        return true;
+      }
+      return handleWebhookRequest(request, response);
+    },
+    consumeGatewayStream(gatewayUrl) {
+      if (closed || gatewayEventsUrl !== undefined) return;
+      gatewayEventsUrl = eventsUrlBeside(gatewayUrl);
+      consumers.push(
+        startDeliveryConsumer(
+          { config, logger, db },
+          'gateway',
+          gatewayEventsUrl,
+        ),
+      );
+    },
     async close() {
+      closed = true;
       await Promise.all([
+        eventStream.close(),
         ...consumers.map((consumer) => consumer.stop()),
         worker.stop(),
       ]);

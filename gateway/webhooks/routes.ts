@@ -15,7 +15,8 @@ import {
   readJsonBody,
   RouteError,
 } from '../json-routes.js';
-import { WEBHOOK_EVENT_TYPES } from './event-types.js';
+import { WEBHOOK_EVENT_TYPES, type EventSource } from './event-types.js';
+import { replayRange } from './replay.js';
 import {
   secretContext,
   urlGuardSettings,
@@ -66,6 +67,7 @@ const deliveryColumns = {
   nextAttemptAt: tables.webhookDeliveries.nextAttemptAt,
   lastResponseStatus: tables.webhookDeliveries.lastResponseStatus,
   lastError: tables.webhookDeliveries.lastError,
+  replayId: tables.webhookDeliveries.replayId,
   createdAt: tables.webhookDeliveries.createdAt,
   updatedAt: tables.webhookDeliveries.updatedAt,
 };
@@ -79,12 +81,17 @@ const deliveryColumns = {
  * - `DELETE /admin/webhooks/<id>` deletes one with its deliveries.
  * - `POST /admin/webhooks/<id>/enable` enables a disabled endpoint.
  * - `GET /admin/webhooks/<id>/deliveries` lists its latest deliveries.
+ * - `GET /admin/webhooks/<id>/deliveries/<deliveryId>/attempts` lists the
+ *   attempts of one delivery.
  * - `POST /admin/webhooks/<id>/deliveries/<deliveryId>/redeliver` sends one
  *   delivery again.
+ * - `POST /admin/webhooks/<id>/replay` `{ source, from, to }` sends a range
+ *   of a stream again (replay.ts).
  *
  * Staff with manage_partner_keys manage every endpoint. A partner key
  * manages the endpoints it owns and subscribes only to event types whose
- * read scope it holds. `authenticate` is the identity layer's, which
+ * read scope it holds, never to staff-only types. `authenticate` is the
+ * identity layer's, which
  * throws GraphQL errors with an HTTP status. The handler returns false for
  * any other path.
  */
@@ -93,6 +100,8 @@ export function createWebhookRoutes(options: {
   db: GatewayDatabase;
   authenticate(request: IncomingMessage): Promise<CallerIdentity>;
   logger: Logger;
+  /** URL of a stream's `/events` route, for replays; undefined while unknown. */
+  eventsUrl(source: EventSource): string | undefined;
 }) {
   const { config, db, logger } = options;
 
@@ -155,6 +164,32 @@ export function createWebhookRoutes(options: {
         .orderBy(desc(tables.webhookDeliveries.sequence))
         .limit(DELIVERY_LIST_LIMIT);
       sendJson(response, 200, { deliveries });
+      return true;
+    }
+    if (
+      parts.length === 4 &&
+      parts[1] === 'deliveries' &&
+      parts[3] === 'attempts'
+    ) {
+      allowMethods(method, ['GET']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      await listAttempts(response, endpoint.id, parts[2]!);
+      return true;
+    }
+    if (parts.length === 2 && parts[1] === 'replay') {
+      allowMethods(method, ['POST']);
+      const manager = await managerOf(request);
+      const endpoint = await findEndpoint(manager, endpointId);
+      const result = await replayRange({
+        config,
+        db,
+        logger,
+        eventsUrl: options.eventsUrl,
+        endpoint,
+        body: await readJsonBody(request, BODY_LIMIT_BYTES),
+      });
+      sendJson(response, 202, result);
       return true;
     }
     if (
@@ -313,7 +348,14 @@ export function createWebhookRoutes(options: {
           `Unknown event type "${type}"; docs/webhooks.md lists the types.`,
         );
       }
-      if (scopes && !scopes.includes(entry.scope)) {
+      if (scopes && entry.scope === null) {
+        throw new RouteError(
+          403,
+          ErrorCode.Forbidden,
+          `The event type "${type}" is for staff endpoints only; remove it from eventTypes, or register the endpoint as staff without partnerKeyId.`,
+        );
+      }
+      if (scopes && !scopes.includes(entry.scope!)) {
         throw new RouteError(
           403,
           ErrorCode.Forbidden,
@@ -348,6 +390,45 @@ export function createWebhookRoutes(options: {
     );
     response.setHeader('cache-control', 'no-store');
     sendJson(response, 201, { ...endpoint, secret });
+  }
+
+  async function listAttempts(
+    response: ServerResponse,
+    endpointId: string,
+    deliveryId: string,
+  ) {
+    const [delivery] = isUuid(deliveryId)
+      ? await db
+          .select({ id: tables.webhookDeliveries.id })
+          .from(tables.webhookDeliveries)
+          .where(
+            and(
+              eq(tables.webhookDeliveries.id, deliveryId),
+              eq(tables.webhookDeliveries.endpointId, endpointId),
+            ),
+          )
+      : [];
+    if (!delivery) {
+      throw new RouteError(
+        404,
+        ErrorCode.NotFound,
+        `No delivery with the id "${deliveryId}" belongs to this endpoint.`,
+      );
+    }
+    const attempts = await db
+      .select({
+        attempt: tables.webhookDeliveryAttempts.attempt,
+        responseStatus: tables.webhookDeliveryAttempts.responseStatus,
+        error: tables.webhookDeliveryAttempts.error,
+        createdAt: tables.webhookDeliveryAttempts.createdAt,
+      })
+      .from(tables.webhookDeliveryAttempts)
+      .where(eq(tables.webhookDeliveryAttempts.deliveryId, delivery.id))
+      .orderBy(
+        asc(tables.webhookDeliveryAttempts.createdAt),
+        asc(tables.webhookDeliveryAttempts.id),
+      );
+    sendJson(response, 200, { attempts });
   }
 
   async function redeliver(

@@ -2,7 +2,9 @@ import { eq, sql } from 'drizzle-orm';
 import { Agent, request } from 'undici';
 import type { Config } from '../../platform/config.js';
 import { summarizeError } from '../../platform/errors.js';
+import { uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
+import { appendEvents } from '../../platform/outbox.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
 import {
   secretContext,
@@ -18,6 +20,38 @@ const CLAIM_BATCH = 20;
 const LEASE_MARGIN_MS = 30_000;
 /** Longest `last_error` stored, in characters. */
 const MAX_ERROR_LENGTH = 500;
+/** Pause after a failed pass, in ms; it doubles per further failed pass. */
+const PASS_RETRY_MIN_MS = 200;
+/** Maximum pause after failed passes, in ms. */
+const PASS_RETRY_MAX_MS = 30_000;
+
+/**
+ * Returns the pause in ms after `failures` consecutive failed passes, such
+ * as when the database is unreachable: 200 ms doubling up to 30 s.
+ */
+export function passRetryDelayMs(failures: number): number {
+  return Math.min(
+    PASS_RETRY_MIN_MS * 2 ** Math.max(failures - 1, 0),
+    PASS_RETRY_MAX_MS,
+  );
+}
+
+/**
+ * Returns `url` without user name, password, query and fragment, which
+ * may carry credentials, for events and logs.
+ */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.toString();
+  } catch {
+    return url.replace(/[?#].*$/, '');
+  }
+}
 
 type ClaimedDelivery = {
   id: string;
@@ -39,7 +73,9 @@ export interface DeliveryWorker {
  * Starts the webhook delivery worker. Each pass claims due deliveries and
  * POSTs them. Only the oldest PENDING delivery of an endpoint is due, so an
  * endpoint receives its events in order: the next one waits until the
- * previous one succeeded or failed for good.
+ * previous one succeeded or failed for good. Every attempt is recorded in
+ * `webhook_delivery_attempts`. After a failed pass the worker pauses as
+ * `passRetryDelayMs` returns, not WEBHOOK_POLL_INTERVAL_MS.
  *
  * A claim is a lease (`leased_until`) set in a short transaction with
  * FOR UPDATE SKIP LOCKED, so replicas never send one delivery at once and
@@ -166,6 +202,13 @@ export function startDeliveryWorker(options: {
       eventId: delivery.event_id,
       attempt: delivery.attempts,
     };
+    const attempt = {
+      id: uuidv7(),
+      deliveryId: delivery.id,
+      attempt: delivery.attempts,
+      responseStatus: status,
+      error: failure,
+    };
     if (failure === null) {
       await db.transaction(async (transaction) => {
         await transaction.execute(sql`
@@ -174,6 +217,9 @@ export function startDeliveryWorker(options: {
                  last_response_status = ${status}, last_error = null,
                  updated_at = now()
            where id = ${delivery.id}`);
+        await transaction
+          .insert(tables.webhookDeliveryAttempts)
+          .values(attempt);
         await transaction.execute(sql`
           update webhook_endpoints set failure_count = 0, updated_at = now()
            where id = ${delivery.endpoint_id} and failure_count <> 0`);
@@ -183,7 +229,7 @@ export function startDeliveryWorker(options: {
     }
     const final = delivery.attempts >= config.WEBHOOK_MAX_ATTEMPTS;
     const delayMs = config.WEBHOOK_RETRY_BASE_MS * 2 ** (delivery.attempts - 1);
-    await db.transaction(async (transaction) => {
+    const disabled = await db.transaction(async (transaction) => {
       await transaction.execute(sql`
         update webhook_deliveries
            set status = ${final ? 'FAILED' : 'PENDING'},
@@ -193,6 +239,18 @@ export function startDeliveryWorker(options: {
                last_error = ${failure},
                updated_at = now()
          where id = ${delivery.id}`);
+      await transaction.insert(tables.webhookDeliveryAttempts).values(attempt);
+      const [endpoint] = await transaction.execute<{
+        enabled: boolean;
+        partner_key_id: string | null;
+        url: string;
+        now: Date | string;
+      }>(sql`
+        select enabled, partner_key_id, url, now() as now
+          from webhook_endpoints
+         where id = ${delivery.endpoint_id}
+           for update`);
+      if (!endpoint) return null;
       // A delivery that failed for good disables its endpoint, so a dead
       // receiver does not take a full retry schedule for every event.
       await transaction.execute(sql`
@@ -201,7 +259,32 @@ export function startDeliveryWorker(options: {
                enabled = enabled and not ${final},
                updated_at = now()
          where id = ${delivery.endpoint_id}`);
+      if (!final || !endpoint.enabled) return null;
+      const event = {
+        endpointId: delivery.endpoint_id,
+        partnerKeyId: endpoint.partner_key_id,
+        url: withoutCredentials(endpoint.url),
+        reason: failure,
+        lastResponseStatus: status,
+        disabledAt: new Date(endpoint.now).toISOString(),
+      };
+      // In the transaction that disables the endpoint, so staff learn of
+      // every disabled endpoint and of no endpoint that stayed enabled.
+      await appendEvents(transaction, [
+        {
+          type: 'webhook.endpoint_disabled',
+          aggregateId: delivery.endpoint_id,
+          payload: event,
+        },
+      ]);
+      return event;
     });
+    if (disabled) {
+      logger.warn(
+        { ...ids, ...disabled },
+        'webhook endpoint disabled after a delivery failed for good; staff endpoints subscribed to webhook.endpoint_disabled are notified',
+      );
+    }
     if (final) {
       logger.warn(
         { ...ids, reason: failure },
@@ -217,7 +300,11 @@ export function startDeliveryWorker(options: {
 
   async function pass(): Promise<number> {
     const claimed = await claim();
-    await Promise.all(claimed.map(deliver));
+    // Every delivery ends before the pass does, even when one fails, so no
+    // request outlives `stop()`.
+    const results = await Promise.allSettled(claimed.map(deliver));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     return claimed.length;
   }
 
@@ -225,13 +312,15 @@ export function startDeliveryWorker(options: {
     let failures = 0;
     while (!stopping) {
       let claimed = 0;
+      let pauseMs = config.WEBHOOK_POLL_INTERVAL_MS;
       try {
         claimed = await pass();
         failures = 0;
       } catch (error) {
         failures += 1;
+        pauseMs = passRetryDelayMs(failures);
         logger.error(
-          { err: summarizeError(error), failures },
+          { err: summarizeError(error), failures, retryInMs: pauseMs },
           'webhook delivery pass failed; retrying after a pause',
         );
       }
@@ -239,7 +328,7 @@ export function startDeliveryWorker(options: {
       if (claimed === CLAIM_BATCH) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        timer = setTimeout(resolve, config.WEBHOOK_POLL_INTERVAL_MS);
+        timer = setTimeout(resolve, pauseMs);
       });
     }
   })();

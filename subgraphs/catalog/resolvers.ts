@@ -29,6 +29,7 @@ import {
 } from './services/stock-admin.js';
 import { readListingVariants } from './services/listing-variants.js';
 import { listProducts } from './services/storefront.js';
+import { subscriptionResolvers } from './subscription-resolvers.js';
 
 /** Storefront lookups see active products only, listed or not. */
 function visibleToStorefront(product: ProductRow | null): ProductRow | null {
@@ -177,6 +178,8 @@ export const resolvers: Resolvers = {
     },
     ...reservationMutationResolvers,
   },
+
+  Subscription: subscriptionResolvers,
 
   Product: {
     // Entity references resolve whatever the status, so an order line can

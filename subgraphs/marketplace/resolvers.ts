@@ -14,6 +14,7 @@ import {
 import { marketplaceConnections } from './db/tables.js';
 import type { Resolvers } from './generated/resolvers.js';
 import { endListing, publishListings, updateListing } from './listings.js';
+import { subscriptionResolvers } from './subscription-resolvers.js';
 
 /** Either permission reads connections, their safety stock and sync errors. */
 const LISTING_PERMISSIONS: readonly Permission[] = [
@@ -82,6 +83,8 @@ export const resolvers: Resolvers = {
       return endListing(db, id);
     },
   },
+
+  Subscription: subscriptionResolvers,
 
   MarketplaceConnection: {
     safetyStock: (connection, _args, { caller }) => {

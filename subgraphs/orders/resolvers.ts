@@ -17,6 +17,7 @@ import { fulfillmentResolvers } from './fulfillment-resolvers.js';
 import { ledgerResolvers } from './ledger/resolvers.js';
 import { orderLookupResolvers } from './order-lookup.js';
 import { marketplaceOrderResolvers } from './marketplace-orders.js';
+import { orderSubscriptionResolvers } from './subscription-resolvers.js';
 
 const customerIdOfOrder = (order: OrderRow) => order.customerId;
 const idOfCustomer = (customer: CustomerRow) => customer.id;
@@ -111,6 +112,7 @@ export const resolvers: Resolvers = mergeResolvers([
   fulfillmentResolvers,
   marketplaceOrderResolvers,
   orderLookupResolvers,
+  orderSubscriptionResolvers,
 ]);
 
 function mergeResolvers(parts: Resolvers[]): Resolvers {

@@ -12,6 +12,7 @@ import { fulfillmentStatusOf } from './fulfillment-status.js';
 import type { Resolvers } from './generated/resolvers.js';
 import { resolveShippingQuote } from './checkout-quotes.js';
 import { buyLabel, quoteRates } from './labels.js';
+import { subscriptionResolvers } from './subscription-resolvers.js';
 
 function shippingRate(rate: Rate) {
   return {
@@ -127,6 +128,8 @@ export const resolvers: Resolvers = {
       return fulfillmentStatusOf(shipments, fulfillment.orderLines);
     },
   },
+
+  Subscription: subscriptionResolvers,
 
   Shipment: {
     __resolveReference: async (reference, { loaders, caller }) =>

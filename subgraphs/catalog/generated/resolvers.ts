@@ -453,6 +453,35 @@ export type StockAdjustmentReason =
   /** Units taken off on-hand stock when a checkout's reservation is committed. */
   | 'SOLD';
 
+/** A change of one variant's stock at one location. */
+export type StockChange = {
+  __typename?: 'StockChange';
+  /** On hand less reserved, after the change. */
+  available: Scalars['Int']['output'];
+  /** Change of the on-hand quantity; 0 when only the reserved quantity changed. */
+  delta: Scalars['Int']['output'];
+  /** ID of the event; the same in every delivery of the event. */
+  eventId: Scalars['ID']['output'];
+  /** Location of the changed stock row. */
+  locationId?: Maybe<Scalars['ID']['output']>;
+  /** When the change was written, ISO 8601. */
+  occurredAt: Scalars['String']['output'];
+  /** Units on hand at the location after the change. */
+  onHand: Scalars['Int']['output'];
+  /** Position of the event in the catalog's event stream; pass it as `after` to resume after this update. */
+  position: Scalars['String']['output'];
+  /**
+   * Why the stock changed: a StockAdjustmentReason such as RECEIVED, or
+   * RESERVED, RELEASED or EXPIRED for a reservation.
+   */
+  reason: Scalars['String']['output'];
+  /** Units reserved for orders at the location after the change. */
+  reserved: Scalars['Int']['output'];
+  sku: Scalars['String']['output'];
+  /** The variant as it is now; null when it no longer exists. */
+  variant?: Maybe<Variant>;
+};
+
 /** Units of one SKU that a commit sold. */
 export type StockCommitLine = {
   __typename?: 'StockCommitLine';
@@ -571,6 +600,32 @@ export type StockSetInput = {
   quantity: Scalars['Int']['input'];
   reason: StockAdjustmentReason;
   sku: Scalars['String']['input'];
+};
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Stock levels as they change: one update per `stock.changed` event, from stock mutations, reservations, commits and imports. */
+  stockChanged: StockChange;
+};
+
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type SubscriptionStockChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  skus?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 export type UserError = {
@@ -797,6 +852,7 @@ export type ResolversTypes = ResolversObject<{
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: ResolverTypeWrapper<StockAdjustmentRow>;
   StockAdjustmentReason: StockAdjustmentReason;
+  StockChange: ResolverTypeWrapper<Omit<StockChange, 'variant'> & { variant?: Maybe<ResolversTypes['Variant']> }>;
   StockCommitLine: ResolverTypeWrapper<StockCommitLine>;
   StockLevel: ResolverTypeWrapper<StockLevelRow>;
   StockLineInput: StockLineInput;
@@ -811,6 +867,7 @@ export type ResolversTypes = ResolversObject<{
   StockReservationStatus: StockReservationStatus;
   StockReservePayload: ResolverTypeWrapper<StockReservePayload>;
   StockSetInput: StockSetInput;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UserError: ResolverTypeWrapper<UserError>;
   Variant: ResolverTypeWrapper<VariantRow>;
   VariantCreateInput: VariantCreateInput;
@@ -854,6 +911,7 @@ export type ResolversParentTypes = ResolversObject<{
   SelectedOptionInput: SelectedOptionInput;
   StockAdjustInput: StockAdjustInput;
   StockAdjustment: StockAdjustmentRow;
+  StockChange: Omit<StockChange, 'variant'> & { variant?: Maybe<ResolversParentTypes['Variant']> };
   StockCommitLine: StockCommitLine;
   StockLevel: StockLevelRow;
   StockLineInput: StockLineInput;
@@ -865,6 +923,7 @@ export type ResolversParentTypes = ResolversObject<{
   StockReservationPayload: StockReservationPayload;
   StockReservePayload: StockReservePayload;
   StockSetInput: StockSetInput;
+  Subscription: Record<PropertyKey, never>;
   UserError: UserError;
   Variant: VariantRow;
   VariantCreateInput: VariantCreateInput;
@@ -1027,6 +1086,20 @@ export type StockAdjustmentResolvers<ContextType = Context, ParentType extends R
   reason?: Resolver<ResolversTypes['StockAdjustmentReason'], ParentType, ContextType>;
 }>;
 
+export type StockChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockChange'] = ResolversParentTypes['StockChange']> = ResolversObject<{
+  available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  delta?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  locationId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  onHand?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reserved?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variant?: Resolver<Maybe<ResolversTypes['Variant']>, ParentType, ContextType>;
+}>;
+
 export type StockCommitLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockCommitLine'] = ResolversParentTypes['StockCommitLine']> = ResolversObject<{
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1083,6 +1156,10 @@ export type StockReservationPayloadResolvers<ContextType = Context, ParentType e
 export type StockReservePayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockReservePayload'] = ResolversParentTypes['StockReservePayload']> = ResolversObject<{
   problems?: Resolver<Array<ResolversTypes['StockLineProblem']>, ParentType, ContextType>;
   reservation?: Resolver<Maybe<ResolversTypes['StockReservation']>, ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  stockChanged?: SubscriptionResolver<ResolversTypes['StockChange'], "stockChanged", ParentType, ContextType, Partial<SubscriptionStockChangedArgs>>;
 }>;
 
 export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
@@ -1142,6 +1219,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   SelectedOption?: SelectedOptionResolvers<ContextType>;
   StockAdjustment?: StockAdjustmentResolvers<ContextType>;
+  StockChange?: StockChangeResolvers<ContextType>;
   StockCommitLine?: StockCommitLineResolvers<ContextType>;
   StockLevel?: StockLevelResolvers<ContextType>;
   StockLineProblem?: StockLineProblemResolvers<ContextType>;
@@ -1151,6 +1229,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   StockReservationCommitPayload?: StockReservationCommitPayloadResolvers<ContextType>;
   StockReservationPayload?: StockReservationPayloadResolvers<ContextType>;
   StockReservePayload?: StockReservePayloadResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;
   VariantPayload?: VariantPayloadResolvers<ContextType>;

@@ -79,6 +79,26 @@ export type ListingStatus =
   /** Sent; the marketplace has not accepted it yet. */
   | 'PENDING';
 
+/** The outcome of one push of a listing to its marketplace. */
+export type ListingSyncChange = {
+  __typename?: 'ListingSyncChange';
+  /** Why the push failed; null for a successful push. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** ID of the event; the same in every delivery of the event. */
+  eventId: Scalars['ID']['output'];
+  /** The listing as it is now; null when it no longer exists. */
+  listing?: Maybe<Listing>;
+  listingId: Scalars['ID']['output'];
+  /** When the outcome was written, ISO 8601. */
+  occurredAt: Scalars['String']['output'];
+  /** Position of the event in the marketplace event stream; pass it as `after` to resume after this update. */
+  position: Scalars['String']['output'];
+  /** The status the push gave the listing; null for a failed push, after which the listing is ERROR, or ENDED when it had ended. */
+  status?: Maybe<ListingStatus>;
+  /** The event type: `listing.synced` or `listing.sync_failed`. */
+  type: Scalars['String']['output'];
+};
+
 export type ListingUpdateInput = {
   /** True returns the listing to the connection's price rule. */
   clearPriceOverride?: InputMaybe<Scalars['Boolean']['input']>;
@@ -349,6 +369,35 @@ export type QueryListingArgs = {
   id: Scalars['ID']['input'];
 };
 
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Outcomes of pushes of listings to their marketplaces: one update per
+   * `listing.synced` or `listing.sync_failed` event.
+   */
+  listingSyncChanged: ListingSyncChange;
+};
+
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type SubscriptionListingSyncChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  listingIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
 export type UserError = {
   __typename?: 'UserError';
   code: Scalars['String']['output'];
@@ -474,6 +523,7 @@ export type ResolversTypes = ResolversObject<{
   ListingPublishInput: ListingPublishInput;
   ListingPublishPayload: ResolverTypeWrapper<Omit<ListingPublishPayload, 'listings'> & { listings: Array<ResolversTypes['Listing']> }>;
   ListingStatus: ListingStatus;
+  ListingSyncChange: ResolverTypeWrapper<Omit<ListingSyncChange, 'listing'> & { listing?: Maybe<ResolversTypes['Listing']> }>;
   ListingUpdateInput: ListingUpdateInput;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   MarketplaceConnection: ResolverTypeWrapper<MarketplaceConnectionRow>;
@@ -494,6 +544,7 @@ export type ResolversTypes = ResolversObject<{
   PriceRuleInput: PriceRuleInput;
   Product: ResolverTypeWrapper<ProductReference>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UserError: ResolverTypeWrapper<UserError>;
   Variant: ResolverTypeWrapper<VariantReference>;
 }>;
@@ -507,6 +558,7 @@ export type ResolversParentTypes = ResolversObject<{
   ListingPayload: Omit<ListingPayload, 'listing'> & { listing?: Maybe<ResolversParentTypes['Listing']> };
   ListingPublishInput: ListingPublishInput;
   ListingPublishPayload: Omit<ListingPublishPayload, 'listings'> & { listings: Array<ResolversParentTypes['Listing']> };
+  ListingSyncChange: Omit<ListingSyncChange, 'listing'> & { listing?: Maybe<ResolversParentTypes['Listing']> };
   ListingUpdateInput: ListingUpdateInput;
   Boolean: Scalars['Boolean']['output'];
   MarketplaceConnection: MarketplaceConnectionRow;
@@ -525,6 +577,7 @@ export type ResolversParentTypes = ResolversObject<{
   PriceRuleInput: PriceRuleInput;
   Product: ProductReference;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   UserError: UserError;
   Variant: VariantReference;
 }>;
@@ -554,6 +607,17 @@ export type ListingPayloadResolvers<ContextType = Context, ParentType extends Re
 export type ListingPublishPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ListingPublishPayload'] = ResolversParentTypes['ListingPublishPayload']> = ResolversObject<{
   listings?: Resolver<Array<ResolversTypes['Listing']>, ParentType, ContextType>;
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+}>;
+
+export type ListingSyncChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ListingSyncChange'] = ResolversParentTypes['ListingSyncChange']> = ResolversObject<{
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  listing?: Resolver<Maybe<ResolversTypes['Listing']>, ParentType, ContextType>;
+  listingId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['ListingStatus']>, ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type MarketplaceConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketplaceConnection'] = ResolversParentTypes['MarketplaceConnection']> = ResolversObject<{
@@ -628,6 +692,10 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   marketplaceConnections?: Resolver<Array<ResolversTypes['MarketplaceConnection']>, ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  listingSyncChanged?: SubscriptionResolver<ResolversTypes['ListingSyncChange'], "listingSyncChanged", ParentType, ContextType, Partial<SubscriptionListingSyncChangedArgs>>;
+}>;
+
 export type UserErrorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   field?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -644,6 +712,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Listing?: ListingResolvers<ContextType>;
   ListingPayload?: ListingPayloadResolvers<ContextType>;
   ListingPublishPayload?: ListingPublishPayloadResolvers<ContextType>;
+  ListingSyncChange?: ListingSyncChangeResolvers<ContextType>;
   MarketplaceConnection?: MarketplaceConnectionResolvers<ContextType>;
   MarketplaceConnectionPayload?: MarketplaceConnectionPayloadResolvers<ContextType>;
   MarketplaceConnectionTest?: MarketplaceConnectionTestResolvers<ContextType>;
@@ -654,6 +723,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PriceRule?: PriceRuleResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
   Variant?: VariantResolvers<ContextType>;
 }>;

@@ -48,6 +48,9 @@ export function statusEvent(
     aggregateId: order.id,
     payload: {
       orderId: order.id,
+      // The gateway shows customers the events of their own orders by
+      // this id, without asking the orders service.
+      customerId: order.customerId,
       number: order.number,
       from: order.financialStatus,
       to,

@@ -254,7 +254,11 @@ export async function cancelUnpaidOrder(
     {
       type: 'order.cancelled',
       aggregateId: order.id,
-      payload: { orderId: order.id, reason: options.reason },
+      payload: {
+        orderId: order.id,
+        customerId: order.customerId,
+        reason: options.reason,
+      },
     },
   ]);
   return { cancelled: true };

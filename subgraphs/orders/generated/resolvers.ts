@@ -669,6 +669,24 @@ export type OrderRefundPayload = {
   userErrors: Array<UserError>;
 };
 
+/** A change of an order's payment state, or its creation. */
+export type OrderStatusChange = {
+  __typename?: 'OrderStatusChange';
+  /** ID of the event; the same in every delivery of the event. */
+  eventId: Scalars['ID']['output'];
+  /** The financial status the change led to; null when the event does not name one. */
+  financialStatus?: Maybe<OrderFinancialStatus>;
+  /** When the change was written, ISO 8601. */
+  occurredAt: Scalars['String']['output'];
+  /** The order as it is now; null when no order has `orderId`. */
+  order?: Maybe<Order>;
+  orderId: Scalars['ID']['output'];
+  /** Position of the event in the orders event stream; pass it as `after` to resume after this update. */
+  position: Scalars['String']['output'];
+  /** The event type, such as `order.paid`. */
+  type: Scalars['String']['output'];
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
@@ -849,6 +867,37 @@ export type ShippingMethod = {
   /** Service level such as "Ground"; null like `carrier`. */
   service?: Maybe<Scalars['String']['output']>;
   title: Scalars['String']['output'];
+};
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Orders as they are created, paid, refunded or cancelled: one update per
+   * `order.created`, `order.paid`, `order.partially_refunded`,
+   * `order.refunded`, `order.cancelled` or `order.financial_status_changed`
+   * event. A customer receives updates of their own orders only.
+   */
+  orderStatusChanged: OrderStatusChange;
+};
+
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type SubscriptionOrderStatusChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  orderId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type TrialBalance = {
@@ -1038,6 +1087,7 @@ export type ResolversTypes = ResolversObject<{
   OrderPayload: ResolverTypeWrapper<Omit<OrderPayload, 'order'> & { order?: Maybe<ResolversTypes['Order']> }>;
   OrderRefundInput: OrderRefundInput;
   OrderRefundPayload: ResolverTypeWrapper<Omit<OrderRefundPayload, 'order' | 'refund'> & { order?: Maybe<ResolversTypes['Order']>, refund?: Maybe<ResolversTypes['Refund']> }>;
+  OrderStatusChange: ResolverTypeWrapper<Omit<OrderStatusChange, 'order'> & { order?: Maybe<ResolversTypes['Order']> }>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Payment: ResolverTypeWrapper<PaymentRow>;
   PaymentAction: ResolverTypeWrapper<PaymentAction>;
@@ -1047,6 +1097,7 @@ export type ResolversTypes = ResolversObject<{
   Refund: ResolverTypeWrapper<RefundRow>;
   RefundStatus: RefundStatus;
   ShippingMethod: ResolverTypeWrapper<ShippingMethod>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TrialBalance: ResolverTypeWrapper<Omit<TrialBalance, 'lines'> & { lines: Array<ResolversTypes['TrialBalanceLine']> }>;
   TrialBalanceLine: ResolverTypeWrapper<Omit<TrialBalanceLine, 'account'> & { account: ResolversTypes['LedgerAccount'] }>;
   UserError: ResolverTypeWrapper<UserError>;
@@ -1104,12 +1155,14 @@ export type ResolversParentTypes = ResolversObject<{
   OrderPayload: Omit<OrderPayload, 'order'> & { order?: Maybe<ResolversParentTypes['Order']> };
   OrderRefundInput: OrderRefundInput;
   OrderRefundPayload: Omit<OrderRefundPayload, 'order' | 'refund'> & { order?: Maybe<ResolversParentTypes['Order']>, refund?: Maybe<ResolversParentTypes['Refund']> };
+  OrderStatusChange: Omit<OrderStatusChange, 'order'> & { order?: Maybe<ResolversParentTypes['Order']> };
   PageInfo: PageInfo;
   Payment: PaymentRow;
   PaymentAction: PaymentAction;
   Query: Record<PropertyKey, never>;
   Refund: RefundRow;
   ShippingMethod: ShippingMethod;
+  Subscription: Record<PropertyKey, never>;
   TrialBalance: Omit<TrialBalance, 'lines'> & { lines: Array<ResolversParentTypes['TrialBalanceLine']> };
   TrialBalanceLine: Omit<TrialBalanceLine, 'account'> & { account: ResolversParentTypes['LedgerAccount'] };
   UserError: UserError;
@@ -1353,6 +1406,16 @@ export type OrderRefundPayloadResolvers<ContextType = Context, ParentType extend
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
 }>;
 
+export type OrderStatusChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderStatusChange'] = ResolversParentTypes['OrderStatusChange']> = ResolversObject<{
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  financialStatus?: Resolver<Maybe<ResolversTypes['OrderFinancialStatus']>, ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -1406,6 +1469,10 @@ export type ShippingMethodResolvers<ContextType = Context, ParentType extends Re
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   service?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  orderStatusChanged?: SubscriptionResolver<ResolversTypes['OrderStatusChange'], "orderStatusChanged", ParentType, ContextType, Partial<SubscriptionOrderStatusChangedArgs>>;
 }>;
 
 export type TrialBalanceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TrialBalance'] = ResolversParentTypes['TrialBalance']> = ResolversObject<{
@@ -1462,12 +1529,14 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   OrderNote?: OrderNoteResolvers<ContextType>;
   OrderPayload?: OrderPayloadResolvers<ContextType>;
   OrderRefundPayload?: OrderRefundPayloadResolvers<ContextType>;
+  OrderStatusChange?: OrderStatusChangeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Payment?: PaymentResolvers<ContextType>;
   PaymentAction?: PaymentActionResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Refund?: RefundResolvers<ContextType>;
   ShippingMethod?: ShippingMethodResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   TrialBalance?: TrialBalanceResolvers<ContextType>;
   TrialBalanceLine?: TrialBalanceLineResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;

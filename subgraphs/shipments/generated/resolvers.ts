@@ -207,6 +207,27 @@ export type ShipmentStatus =
   /** The carrier is sending the parcel back to the shop. */
   | 'RETURNED';
 
+/** A shipment's creation or status change. */
+export type ShipmentUpdate = {
+  __typename?: 'ShipmentUpdate';
+  /** ID of the event; the same in every delivery of the event. */
+  eventId: Scalars['ID']['output'];
+  /** When the change was written, ISO 8601. */
+  occurredAt: Scalars['String']['output'];
+  orderId: Scalars['ID']['output'];
+  /** Position of the event in the shipments event stream; pass it as `after` to resume after this update. */
+  position: Scalars['String']['output'];
+  /** The shipment as it is now; null when it no longer exists. */
+  shipment?: Maybe<Shipment>;
+  shipmentId: Scalars['ID']['output'];
+  /** The status the shipment had after this change. */
+  status?: Maybe<ShipmentStatus>;
+  /** The carrier's tracking number when this change bought a label; null otherwise. */
+  trackingNumber?: Maybe<Scalars['String']['output']>;
+  /** The event type, such as `shipment.status_changed`. */
+  type: Scalars['String']['output'];
+};
+
 export type ShippingQuoteAddressInput = {
   city: Scalars['String']['input'];
   /** ISO 3166-1 alpha-2 code such as "US". */
@@ -267,6 +288,37 @@ export type ShippingRate = {
   /** Pass it to `shipmentBuyLabel`. */
   rateId: Scalars['String']['output'];
   service: Scalars['String']['output'];
+};
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Shipments as they are created and move through their statuses: one
+   * update per `shipment.created`, `shipment.status_changed` or
+   * `shipment.delivered` event. A delivery sends both a status change and a
+   * `shipment.delivered` update.
+   */
+  shipmentUpdated: ShipmentUpdate;
+};
+
+
+/**
+ * Live updates. The gateway serves them over graphql-ws and server-sent
+ * events: it reads this subgraph's event stream and, for each event a
+ * subscriber receives, asks this subgraph to resolve the field with the
+ * event's position in the `x-commerce-event-position` header. A subscription
+ * sent to the subgraph in any other way gets BAD_REQUEST.
+ */
+export type SubscriptionShipmentUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  orderId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type TrackingEvent = {
@@ -417,6 +469,7 @@ export type ResolversTypes = ResolversObject<{
   ShipmentPayload: ResolverTypeWrapper<Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversTypes['Shipment']> }>;
   ShipmentRatesPayload: ResolverTypeWrapper<ShipmentRatesPayload>;
   ShipmentStatus: ShipmentStatus;
+  ShipmentUpdate: ResolverTypeWrapper<Omit<ShipmentUpdate, 'shipment'> & { shipment?: Maybe<ResolversTypes['Shipment']> }>;
   ShippingQuoteAddressInput: ShippingQuoteAddressInput;
   ShippingQuoteInput: ShippingQuoteInput;
   ShippingQuoteItemInput: ShippingQuoteItemInput;
@@ -424,6 +477,7 @@ export type ResolversTypes = ResolversObject<{
   ShippingQuoteMethod: ResolverTypeWrapper<ShippingQuoteMethod>;
   ShippingQuoteWeightInput: ShippingQuoteWeightInput;
   ShippingRate: ResolverTypeWrapper<ShippingRate>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TrackingEvent: ResolverTypeWrapper<TrackingEventRow>;
   UserError: ResolverTypeWrapper<UserError>;
   WeightUnit: WeightUnit;
@@ -446,6 +500,7 @@ export type ResolversParentTypes = ResolversObject<{
   ShipmentLine: ShipmentLine;
   ShipmentPayload: Omit<ShipmentPayload, 'shipment'> & { shipment?: Maybe<ResolversParentTypes['Shipment']> };
   ShipmentRatesPayload: ShipmentRatesPayload;
+  ShipmentUpdate: Omit<ShipmentUpdate, 'shipment'> & { shipment?: Maybe<ResolversParentTypes['Shipment']> };
   ShippingQuoteAddressInput: ShippingQuoteAddressInput;
   ShippingQuoteInput: ShippingQuoteInput;
   ShippingQuoteItemInput: ShippingQuoteItemInput;
@@ -453,6 +508,7 @@ export type ResolversParentTypes = ResolversObject<{
   ShippingQuoteMethod: ShippingQuoteMethod;
   ShippingQuoteWeightInput: ShippingQuoteWeightInput;
   ShippingRate: ShippingRate;
+  Subscription: Record<PropertyKey, never>;
   TrackingEvent: TrackingEventRow;
   UserError: UserError;
 }>;
@@ -515,6 +571,18 @@ export type ShipmentRatesPayloadResolvers<ContextType = Context, ParentType exte
   userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
 }>;
 
+export type ShipmentUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentUpdate'] = ResolversParentTypes['ShipmentUpdate']> = ResolversObject<{
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  shipment?: Resolver<Maybe<ResolversTypes['Shipment']>, ParentType, ContextType>;
+  shipmentId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['ShipmentStatus']>, ParentType, ContextType>;
+  trackingNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type ShippingQuoteMethodResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingQuoteMethod'] = ResolversParentTypes['ShippingQuoteMethod']> = ResolversObject<{
   carrier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -529,6 +597,10 @@ export type ShippingRateResolvers<ContextType = Context, ParentType extends Reso
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   rateId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   service?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  shipmentUpdated?: SubscriptionResolver<ResolversTypes['ShipmentUpdate'], "shipmentUpdated", ParentType, ContextType, Partial<SubscriptionShipmentUpdatedArgs>>;
 }>;
 
 export type TrackingEventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TrackingEvent'] = ResolversParentTypes['TrackingEvent']> = ResolversObject<{
@@ -555,8 +627,10 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ShipmentLine?: ShipmentLineResolvers<ContextType>;
   ShipmentPayload?: ShipmentPayloadResolvers<ContextType>;
   ShipmentRatesPayload?: ShipmentRatesPayloadResolvers<ContextType>;
+  ShipmentUpdate?: ShipmentUpdateResolvers<ContextType>;
   ShippingQuoteMethod?: ShippingQuoteMethodResolvers<ContextType>;
   ShippingRate?: ShippingRateResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   TrackingEvent?: TrackingEventResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
 }>;

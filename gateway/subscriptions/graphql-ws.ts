@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  GraphQLError,
+  parse,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+} from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../../platform/config.js';
+import type { Logger } from '../../platform/logger.js';
+import type { CallerIdentity } from '../caller.js';
+import {
+  callerKeyOf,
+  SUBSCRIPTION_LIMIT_CODE,
+  type ActiveSubscription,
+  type CloseReason,
+  type SubscriptionEngine,
+} from './engine.js';
+
+/**
+ * WebSocket close codes the gateway sends besides those of the graphql-ws
+ * protocol. A client that receives one reconnects and subscribes again
+ * with the last position it saw, and misses nothing.
+ */
+export const CLOSE_CODES: Record<CloseReason, number> = {
+  /** RFC 6455 "going away": the gateway is stopping. */
+  shutdown: 1001,
+  /** RFC 6455 "policy violation": the client read too slowly. */
+  slow_consumer: 1008,
+  /** RFC 6455 "service restart": a new supergraph was loaded. */
+  schema_reload: 1012,
+};
+
+/** Close code for a connection whose credentials were refused. */
+export const UNAUTHORIZED_CLOSE_CODE = 4401;
+
+/** Credential headers a client may send in the connection_init payload. */
+const CREDENTIAL_KEYS = ['authorization', 'x-api-key'];
+
+/** Time in ms to wait for a closing handshake before dropping a slow client. */
+const SLOW_CLOSE_GRACE_MS = 1_000;
+
+/** Time in ms between checks that a connection's credentials are still valid. */
+const REAUTHENTICATE_MS = 60_000;
+
+/** Time in ms between pings that detect connections that went away. */
+const KEEP_ALIVE_MS = 15_000;
+
+interface ConnectionState {
+  caller: CallerIdentity;
+  requestId: string;
+  logger: Logger;
+  subscriptions: Map<string, ActiveSubscription>;
+  recheck?: NodeJS.Timeout;
+}
+
+// graphql-ws hands a subscription's iterator to `subscribe` through the
+// execution arguments; the document itself is never executed.
+const PLACEHOLDER_DOCUMENT = parse('subscription { __typename }');
+
+/**
+ * Serves subscriptions over WebSocket with the graphql-ws protocol
+ * (`graphql-transport-ws`) on `path` of `server`.
+ *
+ * The caller is authenticated once, at connection_init, from the
+ * `authorization` or `x-api-key` entry of its payload or, failing those,
+ * from the upgrade request's headers: browsers cannot set headers on a
+ * WebSocket. Refused credentials close the connection with 4401.
+ */
+export function attachGraphqlWs(options: {
+  server: Server;
+  path: string;
+  engine: SubscriptionEngine;
+  config: Config;
+  logger: Logger;
+  /** Extra headers tests may pass in the connection_init payload. */
+  extraCredentialKeys?: string[];
+  authenticate(request: IncomingMessage): Promise<CallerIdentity>;
+}): { close(): Promise<void> } {
+  const { engine, config } = options;
+  const logger = options.logger.child({ component: 'graphql-ws' });
+  const credentialKeys = [
+    ...CREDENTIAL_KEYS,
+    ...(options.extraCredentialKeys ?? []),
+  ];
+  const states = new WeakMap<object, ConnectionState>();
+  const wss = new WebSocketServer({ noServer: true });
+
+  const onUpgrade = (
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ) => {
+    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (pathname !== options.path) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (client) => {
+      wss.emit('connection', client, request);
+    });
+  };
+  options.server.on('upgrade', onUpgrade);
+
+  const server = useServer<Record<string, unknown> | undefined>(
+    {
+      schema: () => engine.apiSchema,
+      async onConnect(context) {
+        const { request, socket } = context.extra;
+        const headers: IncomingMessage['headers'] = { ...request.headers };
+        const params = context.connectionParams ?? {};
+        if (credentialKeys.some((key) => typeof params[key] === 'string')) {
+          for (const key of credentialKeys) delete headers[key];
+          for (const key of credentialKeys) {
+            const value = params[key];
+            if (typeof value === 'string') headers[key] = value;
+          }
+        }
+        const authenticating = Object.assign(Object.create(request), {
+          headers,
+        }) as IncomingMessage;
+        const header = request.headers['x-request-id'];
+        const requestId =
+          typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header)
+            ? header
+            : randomUUID();
+        let caller: CallerIdentity;
+        try {
+          caller = await options.authenticate(authenticating);
+        } catch (error) {
+          socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error));
+          return false;
+        }
+        const state: ConnectionState = {
+          caller,
+          requestId,
+          logger: logger.child({ requestId }),
+          subscriptions: new Map(),
+        };
+        states.set(context, state);
+        // A revoked partner key or an expired token ends the connection
+        // within REAUTHENTICATE_MS instead of lasting as long as it stays open.
+        state.recheck = setInterval(() => {
+          options.authenticate(authenticating).then(
+            (current) => {
+              if (callerKeyOf(current) !== callerKeyOf(caller)) {
+                socket.close(
+                  UNAUTHORIZED_CLOSE_CODE,
+                  'The credentials now identify another caller; reconnect.',
+                );
+              }
+            },
+            (error: unknown) =>
+              socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error)),
+          );
+        }, REAUTHENTICATE_MS);
+        state.recheck.unref();
+        return true;
+      },
+
+      async onSubscribe(context, id, payload) {
+        const state = states.get(context);
+        if (!state) {
+          return [new GraphQLError('The connection is not initialised.')];
+        }
+        if (
+          state.subscriptions.size >= config.SUBSCRIPTIONS_MAX_PER_CONNECTION
+        ) {
+          return [
+            new GraphQLError(
+              `Too many subscriptions on this connection: at most ${config.SUBSCRIPTIONS_MAX_PER_CONNECTION}. Complete some or open another connection.`,
+              { extensions: { code: SUBSCRIPTION_LIMIT_CODE } },
+            ),
+          ];
+        }
+        const outcome = await engine.subscribe({
+          query: payload.query,
+          variables: payload.variables ?? null,
+          operationName: payload.operationName ?? null,
+          caller: state.caller,
+          requestId: state.requestId,
+          logger: state.logger,
+        });
+        if (!outcome.ok) return outcome.errors.map(toGraphQLError);
+        const subscription = outcome.subscription;
+        if (context.extra.socket.readyState !== context.extra.socket.OPEN) {
+          // The client left while the subscription started.
+          void subscription.return?.();
+          return [new GraphQLError('The connection closed.')];
+        }
+        state.subscriptions.set(id, subscription);
+        subscription.onClose((reason) =>
+          closeSocket(context.extra.socket, reason, config),
+        );
+        return {
+          schema: engine.apiSchema,
+          document: PLACEHOLDER_DOCUMENT,
+          contextValue: { subscription },
+        };
+      },
+
+      subscribe(args) {
+        const { subscription } = args.contextValue as {
+          subscription: ActiveSubscription;
+        };
+        // graphql-ws sends each result as it is; the gateway's results are
+        // already formatted.
+        return results(
+          subscription,
+        ) as unknown as AsyncGenerator<ExecutionResult>;
+      },
+
+      onComplete(context, id) {
+        const state = states.get(context);
+        const subscription = state?.subscriptions.get(id);
+        state?.subscriptions.delete(id);
+        void subscription?.return?.();
+      },
+
+      onClose(context) {
+        const state = states.get(context);
+        if (!state) return;
+        clearInterval(state.recheck);
+        for (const subscription of state.subscriptions.values()) {
+          void subscription.return?.();
+        }
+        state.subscriptions.clear();
+      },
+    },
+    wss,
+    KEEP_ALIVE_MS,
+  );
+
+  return {
+    async close() {
+      options.server.off('upgrade', onUpgrade);
+      for (const client of wss.clients) {
+        client.close(CLOSE_CODES.shutdown, 'The gateway is shutting down.');
+      }
+      await server.dispose();
+    },
+  };
+}
+
+async function* results(
+  subscription: ActiveSubscription,
+): AsyncGenerator<{ data?: unknown; errors?: GraphQLFormattedError[] }> {
+  for await (const message of subscription) {
+    yield message.result as {
+      data?: unknown;
+      errors?: GraphQLFormattedError[];
+    };
+  }
+}
+
+function closeSocket(socket: WebSocket, reason: CloseReason, config: Config) {
+  if (socket.readyState !== socket.OPEN) return;
+  const text: Record<CloseReason, string> = {
+    shutdown: 'The gateway is shutting down; reconnect and resume.',
+    schema_reload: 'The supergraph changed; reconnect and resume.',
+    slow_consumer: `Too slow: ${config.SUBSCRIPTION_BUFFER_EVENTS} events waited to be sent.`,
+  };
+  socket.close(CLOSE_CODES[reason], text[reason]);
+  if (reason === 'slow_consumer') {
+    // The closing handshake waits behind the data the client does not read.
+    setTimeout(() => socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+}
+
+/** A close reason fits in 123 bytes; longer messages are cut. */
+function closeReasonText(error: unknown): string {
+  const message =
+    error instanceof Error ? error.message : 'The credentials were refused.';
+  return Buffer.byteLength(message) <= 123
+    ? message
+    : Buffer.from(message).subarray(0, 120).toString('utf8') + '...';
+}
+
+function toGraphQLError(formatted: GraphQLFormattedError): GraphQLError {
+  return new GraphQLError(formatted.message, {
+    extensions: formatted.extensions,
+  });
+}

@@ -1,0 +1,59 @@
+import type { ServiceName } from './config.js';
+
+/**
+ * Header with which the gateway asks a subgraph to resolve a subscription
+ * field for one event of its stream: the event's position,
+ * `<transaction id>.<sequence>`. The subgraph reads that event from its own
+ * outbox, so only committed events are ever resolved, whatever the request
+ * claims.
+ */
+export const EVENT_POSITION_HEADER = 'x-commerce-event-position';
+
+/** Where the events of one subscription root field come from. */
+export interface SubscriptionFieldSource {
+  /** The subgraph that defines the field and whose event stream feeds it. */
+  service: ServiceName;
+  /** Event types of that stream that the field reports. */
+  types: readonly string[];
+}
+
+/**
+ * Every subscription root field of the supergraph and its event source.
+ * The gateway reads these streams and asks the defining subgraph to
+ * resolve the field for each matching event; the subgraph refuses events
+ * of other types.
+ */
+export const SUBSCRIPTION_FIELDS = {
+  stockChanged: { service: 'catalog', types: ['stock.changed'] },
+  orderStatusChanged: {
+    service: 'orders',
+    types: [
+      'order.created',
+      'order.paid',
+      'order.partially_refunded',
+      'order.refunded',
+      'order.cancelled',
+      'order.financial_status_changed',
+    ],
+  },
+  shipmentUpdated: {
+    service: 'shipments',
+    types: [
+      'shipment.created',
+      'shipment.status_changed',
+      'shipment.delivered',
+    ],
+  },
+  listingSyncChanged: {
+    service: 'marketplace',
+    types: ['listing.synced', 'listing.sync_failed'],
+  },
+} as const satisfies Record<string, SubscriptionFieldSource>;
+
+export type SubscriptionFieldName = keyof typeof SUBSCRIPTION_FIELDS;
+
+export function isSubscriptionFieldName(
+  name: string,
+): name is SubscriptionFieldName {
+  return Object.hasOwn(SUBSCRIPTION_FIELDS, name);
+}
