@@ -47,7 +47,10 @@ import {
 } from './safelist/index.js';
 import { checkSubgraphReadiness } from './readiness.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
-import { createSubscriptions } from './subscriptions/index.js';
+import {
+  createDatabaseCounter,
+  createSubscriptions,
+} from './subscriptions/index.js';
 import { startWebhooks } from './webhooks/index.js';
 import {
   createSupergraphFileSource,
@@ -169,6 +172,14 @@ export async function startGateway(
     extraCredentialKeys: options.acceptTestCallerHeader
       ? [TEST_CALLER_HEADER]
       : [],
+    // With a gateway database the per-caller limit holds across replicas.
+    counter: identity.db
+      ? createDatabaseCounter({
+          db: identity.db,
+          max: config.SUBSCRIPTIONS_MAX_PER_CALLER,
+          logger,
+        })
+      : undefined,
   });
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl, apiSchema }) => {
     subscriptions.updateSchema(coreSupergraphSdl, apiSchema);
@@ -276,6 +287,7 @@ export async function startGateway(
             service,
             `http://${config.HOST}:${servicePort(config, service)}/graphql`,
           ),
+        prepareDocument: (request) => subscriptions.prepareForEvents(request),
       })
     : undefined;
 

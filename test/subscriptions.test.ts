@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallerIdentity } from '../gateway/caller.js';
 import {
@@ -12,6 +14,8 @@ import { subscribeSse, subscribeWs } from './support/subscriptions.js';
 const prefix = `t${randomBytes(5).toString('hex')}`;
 let stack: TestStack;
 let connectionId: string;
+let receiver: Server;
+const deliveries: Array<Record<string, any>> = [];
 
 const PARTNER: CallerIdentity = {
   kind: 'partner',
@@ -72,9 +76,22 @@ async function adjust(sku: string, delta: number): Promise<void> {
 }
 
 beforeAll(async () => {
+  receiver = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      deliveries.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) =>
+    receiver.listen(0, '127.0.0.1', resolve),
+  );
   stack = await startTestStack({
     DATABASE_PREFIX: prefix,
     SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    WEBHOOK_ALLOW_LOOPBACK: 'true',
+    WEBHOOK_POLL_INTERVAL_MS: '50',
   });
   const data = await staff(
     `mutation ($input: MarketplaceConnectionCreateInput!) {
@@ -97,6 +114,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
 });
 
 describe('subscriptions through the gateway', () => {
@@ -196,4 +214,67 @@ describe('subscriptions through the gateway', () => {
     ).toEqual(Array.from({ length: 101 }, (_, index) => index + 2));
     await resumed.close();
   }, 90_000);
+
+  it('shapes webhook payloads with a subscription document and sends only the chosen SKUs', async () => {
+    const wanted = `${prefix}-HOOK`;
+    const other = `${prefix}-OTHER`;
+    await createVariant(wanted);
+    await createVariant(other);
+    const port = (receiver.address() as AddressInfo).port;
+    const response = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
+      method: 'POST',
+      headers: {
+        ...(await stack.staffHeaders('admin')),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        url: `http://127.0.0.1:${port}/stock`,
+        subscription: {
+          query: `subscription ($skus: [String!]) {
+            stockChanged(skus: $skus) { sku available variant { sku } }
+          }`,
+          variables: { skus: [wanted] },
+        },
+      }),
+    });
+    const endpoint = (await response.json()) as { eventTypes: string[] };
+    expect(response.status).toBe(201);
+    expect(endpoint.eventTypes).toEqual(['stock.changed']);
+
+    await adjust(other, 3);
+    await adjust(wanted, 4);
+    const deadline = Date.now() + 20_000;
+    while (deliveries.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The other SKU's change came first in the stream; had it been sent,
+    // it would have arrived first.
+    expect(deliveries).toEqual([
+      {
+        id: expect.any(String),
+        type: 'stock.changed',
+        position: expect.stringMatching(/^\d+\.\d+$/),
+        occurredAt: expect.any(String),
+        data: {
+          stockChanged: { sku: wanted, available: 4, variant: { sku: wanted } },
+        },
+      },
+    ]);
+
+    const refused = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
+      method: 'POST',
+      headers: {
+        ...(await stack.staffHeaders('admin')),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        url: `http://127.0.0.1:${port}/stock`,
+        subscription: { query: 'subscription { stockChanged { nope } }' },
+      }),
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    });
+  }, 60_000);
 });

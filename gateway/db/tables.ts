@@ -172,6 +172,14 @@ export const webhookEndpoints = pgTable(
     staffOwner: text('staff_owner'),
     url: text('url').notNull(),
     eventTypes: text('event_types').array().notNull(),
+    /**
+     * A subscription document that shapes the payload: each delivery's
+     * `data` is its result for the event. Null sends the event's payload.
+     */
+    subscriptionQuery: text('subscription_query'),
+    subscriptionVariables: jsonb('subscription_variables'),
+    /** The identity the document runs as: the owner's at registration. */
+    subscriptionCaller: jsonb('subscription_caller'),
     /** The signing secret, encrypted by platform/secrets.ts. */
     secretEncrypted: text('secret_encrypted').notNull(),
     enabled: boolean('enabled').notNull().default(true),
@@ -278,5 +286,26 @@ export const webhookDeliveryAttempts = pgTable(
       table.deliveryId,
       table.createdAt,
     ),
+  ],
+);
+
+/**
+ * Subscriptions open on any gateway replica, one row each, so that the
+ * per-caller limit holds across replicas. A replica renews the lease of
+ * its rows while it runs; rows whose lease lapsed belong to a replica that
+ * died and no longer count.
+ */
+export const openSubscriptions = pgTable(
+  'open_subscriptions',
+  {
+    id: uuid('id').primaryKey(),
+    /** The caller: its kind, subject, scopes and roles. */
+    callerKey: text('caller_key').notNull(),
+    replicaId: uuid('replica_id').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('open_subscriptions_caller_idx').on(table.callerKey),
+    index('open_subscriptions_replica_idx').on(table.replicaId),
   ],
 );

@@ -17,6 +17,7 @@ import {
   SUBSCRIPTION_LIMIT_CODE,
   type ActiveSubscription,
   type CloseReason,
+  type SubscribeOutcome,
   type SubscriptionEngine,
 } from './engine.js';
 
@@ -54,6 +55,8 @@ interface ConnectionState {
   requestId: string;
   logger: Logger;
   subscriptions: Map<string, ActiveSubscription>;
+  /** Subscribe requests still being checked, which count towards the limit. */
+  starting: number;
   recheck?: NodeJS.Timeout;
 }
 
@@ -139,6 +142,7 @@ export function attachGraphqlWs(options: {
           requestId,
           logger: logger.child({ requestId }),
           subscriptions: new Map(),
+          starting: 0,
         };
         states.set(context, state);
         // A revoked partner key or an expired token ends the connection
@@ -166,8 +170,11 @@ export function attachGraphqlWs(options: {
         if (!state) {
           return [new GraphQLError('The connection is not initialised.')];
         }
+        // graphql-ws runs the subscribe requests of a connection
+        // concurrently, so requests still starting count as open.
         if (
-          state.subscriptions.size >= config.SUBSCRIPTIONS_MAX_PER_CONNECTION
+          state.subscriptions.size + state.starting >=
+          config.SUBSCRIPTIONS_MAX_PER_CONNECTION
         ) {
           return [
             new GraphQLError(
@@ -176,14 +183,20 @@ export function attachGraphqlWs(options: {
             ),
           ];
         }
-        const outcome = await engine.subscribe({
-          query: payload.query,
-          variables: payload.variables ?? null,
-          operationName: payload.operationName ?? null,
-          caller: state.caller,
-          requestId: state.requestId,
-          logger: state.logger,
-        });
+        state.starting += 1;
+        let outcome: SubscribeOutcome;
+        try {
+          outcome = await engine.subscribe({
+            query: payload.query,
+            variables: payload.variables ?? null,
+            operationName: payload.operationName ?? null,
+            caller: state.caller,
+            requestId: state.requestId,
+            logger: state.logger,
+          });
+        } finally {
+          state.starting -= 1;
+        }
         if (!outcome.ok) return outcome.errors.map(toGraphQLError);
         const subscription = outcome.subscription;
         if (context.extra.socket.readyState !== context.extra.socket.OPEN) {
@@ -210,7 +223,7 @@ export function attachGraphqlWs(options: {
         // already formatted.
         return results(
           subscription,
-        ) as unknown as AsyncGenerator<ExecutionResult>;
+        ) as unknown as AsyncIterableIterator<ExecutionResult>;
       },
 
       onComplete(context, id) {
@@ -245,15 +258,33 @@ export function attachGraphqlWs(options: {
   };
 }
 
-async function* results(
+type Result = { data?: unknown; errors?: GraphQLFormattedError[] };
+
+/**
+ * Returns the results of `subscription` for graphql-ws. It is not an async
+ * generator: graphql-ws calls `return` when the client completes the
+ * subscription, and a generator waiting for its next message would end
+ * only after one more event, holding the subscription's slots until then.
+ */
+function results(
   subscription: ActiveSubscription,
-): AsyncGenerator<{ data?: unknown; errors?: GraphQLFormattedError[] }> {
-  for await (const message of subscription) {
-    yield message.result as {
-      data?: unknown;
-      errors?: GraphQLFormattedError[];
-    };
-  }
+): AsyncIterableIterator<Result> {
+  const iterator: AsyncIterableIterator<Result> = {
+    async next() {
+      const step = await subscription.next();
+      return step.done
+        ? { done: true, value: undefined }
+        : { done: false, value: step.value.result as Result };
+    },
+    async return() {
+      await subscription.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
 }
 
 function closeSocket(socket: WebSocket, reason: CloseReason, config: Config) {

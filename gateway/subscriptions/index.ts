@@ -7,7 +7,12 @@ import type { CallerIdentity } from '../caller.js';
 import type { GatewayContext } from '../context.js';
 import { SubgraphDataSource } from '../subgraph-data-source.js';
 import { createMemoryCounter, type SubscriptionCounter } from './counter.js';
-import { SubscriptionEngine } from './engine.js';
+export { createDatabaseCounter } from './counter.js';
+import {
+  SubscriptionEngine,
+  type PreparedForEvents,
+  type SubscriptionRequest,
+} from './engine.js';
 import { attachGraphqlWs } from './graphql-ws.js';
 import { createSseHandler } from './sse.js';
 
@@ -25,6 +30,8 @@ export interface Subscriptions {
   ): Promise<boolean>;
   /** Accepts graphql-ws connections on `/graphql` of `server`. */
   attach(server: Server): void;
+  /** Checks and plans a subscription document run for events delivered elsewhere. */
+  prepareForEvents(request: SubscriptionRequest): PreparedForEvents;
   /** Ends every subscription with the shutdown codes. */
   close(): Promise<void>;
 }
@@ -80,6 +87,7 @@ export function createSubscriptions(options: {
   return {
     updateSchema: (sdl, apiSchema) => engine.updateSchema(sdl, apiSchema),
     handleSse,
+    prepareForEvents: (request) => engine.prepareForEvents(request),
     attach(server) {
       transport = attachGraphqlWs({
         server,

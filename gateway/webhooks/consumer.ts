@@ -7,6 +7,7 @@ import {
 import { uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
+import { prepareEndpointDocument, type PrepareDocument } from './documents.js';
 import {
   eventTypesOf,
   WEBHOOK_EVENT_TYPES,
@@ -17,6 +18,8 @@ interface ConsumerOptions {
   config: Config;
   logger: Logger;
   db: GatewayDatabase;
+  /** Plans the subscription documents of endpoints that have one. */
+  prepareDocument?: PrepareDocument;
 }
 
 /**
@@ -62,6 +65,9 @@ export function startDeliveryConsumer(
           partnerKeyId: tables.webhookEndpoints.partnerKeyId,
           eventTypes: tables.webhookEndpoints.eventTypes,
           createdAt: tables.webhookEndpoints.createdAt,
+          subscriptionQuery: tables.webhookEndpoints.subscriptionQuery,
+          subscriptionVariables: tables.webhookEndpoints.subscriptionVariables,
+          subscriptionCaller: tables.webhookEndpoints.subscriptionCaller,
         })
         .from(tables.webhookEndpoints)
         .leftJoin(
@@ -83,6 +89,21 @@ export function startDeliveryConsumer(
             ),
           ),
         );
+      // An endpoint with a subscription document receives the events its
+      // arguments select, such as the changes of some SKUs only. A document
+      // that no longer plans (the supergraph changed) filters nothing: the
+      // deliveries are recorded, and fail with the reason when sent.
+      const documents = new Map(
+        endpoints.map((endpoint) => {
+          const prepared = prepareEndpointDocument(
+            options.prepareDocument,
+            endpoint.id,
+            endpoint,
+            options.logger,
+          );
+          return [endpoint.id, prepared?.ok ? prepared : null] as const;
+        }),
+      );
       const rows = events.flatMap((event) => {
         // NOTE: occurredAt comes from the subgraph's database clock and
         // createdAt from the gateway's, so clock skew between the two
@@ -94,7 +115,8 @@ export function startDeliveryConsumer(
             (endpoint) =>
               endpoint.eventTypes.includes(event.type) &&
               endpoint.createdAt <= occurredAt &&
-              !(staffOnly && endpoint.partnerKeyId !== null),
+              !(staffOnly && endpoint.partnerKeyId !== null) &&
+              (documents.get(endpoint.id)?.wants(event) ?? true),
           )
           .map((endpoint) => ({
             id: uuidv7(),

@@ -13,6 +13,7 @@ import { startDeliveryConsumer, startWebhookConsumers } from './consumer.js';
 import type { EventSource } from './event-types.js';
 import { createWebhookRoutes } from './routes.js';
 import { startDeliveryWorker } from './worker.js';
+import type { PrepareDocument } from './documents.js';
 
 const EVENTS_PATH = '/events';
 
@@ -61,6 +62,8 @@ export function startWebhooks(options: {
   authenticate(request: IncomingMessage): Promise<CallerIdentity>;
   /** GraphQL URL of a subgraph; its `/events` route is beside it. */
   subgraphUrl(service: ServiceName): string;
+  /** Plans subscription documents that shape endpoints' payloads. */
+  prepareDocument?: PrepareDocument;
 }): Webhooks {
   const { config, db } = options;
   const logger = options.logger.child({ component: 'webhooks' });
@@ -75,8 +78,14 @@ export function startWebhooks(options: {
     logger,
     db,
     eventsUrl: (service) => eventsUrl(service)!,
+    prepareDocument: options.prepareDocument,
   });
-  const worker = startDeliveryWorker({ config, logger, db });
+  const worker = startDeliveryWorker({
+    config,
+    logger,
+    db,
+    prepareDocument: options.prepareDocument,
+  });
 
   // The stream route verifies service identities as the subgraphs do,
   // with the verification keys of IDENTITY_PUBLIC_KEY or the gateway's own.
@@ -104,6 +113,7 @@ export function startWebhooks(options: {
     authenticate: options.authenticate,
     logger,
     eventsUrl,
+    prepareDocument: options.prepareDocument,
   });
 
   async function handleEventStreamRequest(

@@ -8,6 +8,7 @@ import { sendJson } from '../../platform/http-server.js';
 import { isUuid, uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CallerIdentity } from '../caller.js';
+import type { PrepareDocument } from './documents.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
 import {
   allowMethods,
@@ -31,16 +32,38 @@ const BODY_LIMIT_BYTES = 16 * 1024;
 /** Maximum deliveries listed per request, newest first. */
 const DELIVERY_LIST_LIMIT = 100;
 
-const createBody = z.object({
-  url: z.string().min(1).max(2048),
-  eventTypes: z.array(z.string()).min(1).max(50),
-  /** Partner key that owns the endpoint, accepted from staff only. */
-  partnerKeyId: z.string().optional(),
-});
+const createBody = z
+  .object({
+    url: z.string().min(1).max(2048),
+    eventTypes: z.array(z.string()).min(1).max(50).optional(),
+    /** A subscription document whose result for each event is the payload. */
+    subscription: z
+      .object({
+        query: z.string().min(1).max(10_000),
+        variables: z.record(z.string(), z.unknown()).optional(),
+        operationName: z.string().optional(),
+      })
+      .optional(),
+    /** Partner key that owns the endpoint, accepted from staff only. */
+    partnerKeyId: z.string().optional(),
+  })
+  .refine(
+    (body) =>
+      (body.eventTypes === undefined) !== (body.subscription === undefined),
+    {
+      message:
+        'Send either eventTypes or subscription: the event types to receive, or a subscription document that chooses and shapes them.',
+      path: ['eventTypes'],
+    },
+  );
+
+function partnerCaller(partnerKeyId: string, scopes: string[]): CallerIdentity {
+  return { kind: 'partner', subject: partnerKeyId, scopes, roles: [] };
+}
 
 /** Caller allowed to manage webhook endpoints, staff or a partner key with its scopes. */
 type Manager =
-  | { kind: 'staff'; subject: string }
+  | { kind: 'staff'; subject: string; caller: CallerIdentity }
   | { kind: 'partner'; partnerKeyId: string; scopes: string[] };
 
 const endpointColumns = {
@@ -49,6 +72,7 @@ const endpointColumns = {
   staffOwner: tables.webhookEndpoints.staffOwner,
   url: tables.webhookEndpoints.url,
   eventTypes: tables.webhookEndpoints.eventTypes,
+  subscription: tables.webhookEndpoints.subscriptionQuery,
   enabled: tables.webhookEndpoints.enabled,
   failureCount: tables.webhookEndpoints.failureCount,
   createdAt: tables.webhookEndpoints.createdAt,
@@ -102,6 +126,8 @@ export function createWebhookRoutes(options: {
   logger: Logger;
   /** URL of a stream's `/events` route, for replays; undefined while unknown. */
   eventsUrl(source: EventSource): string | undefined;
+  /** Checks a subscription document that shapes an endpoint's payloads. */
+  prepareDocument?: PrepareDocument;
 }) {
   const { config, db, logger } = options;
 
@@ -238,7 +264,7 @@ export function createWebhookRoutes(options: {
           'This route needs the manage_partner_keys scope, which the admin role has.',
         );
       }
-      return { kind: 'staff', subject: caller.subject };
+      return { kind: 'staff', subject: caller.subject, caller };
     }
     throw new RouteError(
       caller.kind === 'anonymous' ? 401 : 403,
@@ -317,6 +343,7 @@ export function createWebhookRoutes(options: {
 
     let owner: { partnerKeyId: string | null; staffOwner: string | null };
     let scopes: string[] | null;
+    let runAs: CallerIdentity;
     if (manager.kind === 'partner') {
       if (
         body.partnerKeyId !== undefined &&
@@ -330,15 +357,48 @@ export function createWebhookRoutes(options: {
       }
       owner = { partnerKeyId: manager.partnerKeyId, staffOwner: null };
       scopes = manager.scopes;
+      runAs = partnerCaller(manager.partnerKeyId, scopes);
     } else if (body.partnerKeyId !== undefined) {
       owner = { partnerKeyId: body.partnerKeyId, staffOwner: null };
       scopes = await partnerKeyScopes(body.partnerKeyId);
+      runAs = partnerCaller(body.partnerKeyId, scopes);
     } else {
       owner = { partnerKeyId: null, staffOwner: manager.subject };
       scopes = null;
+      runAs = manager.caller;
     }
 
-    const eventTypes = [...new Set(body.eventTypes)];
+    let eventTypes: string[];
+    if (body.subscription) {
+      if (!options.prepareDocument) {
+        throw new RouteError(
+          503,
+          ErrorCode.ServiceUnavailable,
+          'This gateway cannot run subscription documents; register eventTypes instead.',
+        );
+      }
+      // Checked as the endpoint's owner: fields it may not read are refused
+      // now, not at each delivery.
+      const prepared = options.prepareDocument({
+        query: body.subscription.query,
+        variables: body.subscription.variables ?? null,
+        operationName: body.subscription.operationName ?? null,
+        caller: runAs,
+        requestId: uuidv7(),
+        logger,
+      });
+      if (!prepared.ok) {
+        const [first] = prepared.errors;
+        throw new RouteError(
+          400,
+          String(first?.extensions?.code ?? ErrorCode.BadUserInput),
+          `The subscription document is refused: ${first?.message ?? 'it is invalid'}`,
+        );
+      }
+      eventTypes = [...prepared.types];
+    } else {
+      eventTypes = [...new Set(body.eventTypes)];
+    }
     for (const type of eventTypes) {
       const entry = WEBHOOK_EVENT_TYPES[type];
       if (!entry) {
@@ -381,6 +441,16 @@ export function createWebhookRoutes(options: {
         ...owner,
         url: body.url,
         eventTypes,
+        ...(body.subscription
+          ? {
+              subscriptionQuery: body.subscription.query,
+              subscriptionVariables: {
+                variables: body.subscription.variables ?? null,
+                operationName: body.subscription.operationName ?? null,
+              },
+              subscriptionCaller: runAs,
+            }
+          : {}),
         secretEncrypted: box.encrypt(secret, secretContext(id)),
       })
       .returning(endpointColumns);

@@ -1,3 +1,4 @@
+import { ErrorCode } from '../../platform/errors.js';
 import { eq, sql } from 'drizzle-orm';
 import { Agent, request } from 'undici';
 import type { Config } from '../../platform/config.js';
@@ -6,6 +7,11 @@ import { uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import { appendEvents } from '../../platform/outbox.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
+import {
+  prepareEndpointDocument,
+  type EndpointDocumentColumns,
+  type PrepareDocument,
+} from './documents.js';
 import {
   secretContext,
   urlGuardSettings,
@@ -88,6 +94,8 @@ export function startDeliveryWorker(options: {
   config: Config;
   logger: Logger;
   db: GatewayDatabase;
+  /** Plans the subscription documents of endpoints that have one. */
+  prepareDocument?: PrepareDocument;
 }): DeliveryWorker {
   const { config, db } = options;
   const logger = options.logger.child({ component: 'webhook-delivery' });
@@ -142,6 +150,9 @@ export function startDeliveryWorker(options: {
       .select({
         url: tables.webhookEndpoints.url,
         secretEncrypted: tables.webhookEndpoints.secretEncrypted,
+        subscriptionQuery: tables.webhookEndpoints.subscriptionQuery,
+        subscriptionVariables: tables.webhookEndpoints.subscriptionVariables,
+        subscriptionCaller: tables.webhookEndpoints.subscriptionCaller,
       })
       .from(tables.webhookEndpoints)
       .where(eq(tables.webhookEndpoints.id, delivery.endpoint_id));
@@ -154,12 +165,14 @@ export function startDeliveryWorker(options: {
     // Checked again at each delivery: the host may resolve elsewhere now.
     // guardedLookup checks the address the socket connects to as well.
     const url = await checkWebhookUrl(endpoint.url, guard);
+    const occurredAt = new Date(delivery.occurred_at).toISOString();
+    const shaped = await shapedData(delivery, endpoint, occurredAt);
     const body = JSON.stringify({
       id: delivery.event_id,
       type: delivery.type,
       position: delivery.event_position,
-      occurredAt: new Date(delivery.occurred_at).toISOString(),
-      data: delivery.payload,
+      occurredAt,
+      ...(shaped ?? { data: delivery.payload }),
     });
     const timestamp = Math.floor(Date.now() / 1000);
     const response = await request(url, {
@@ -182,6 +195,53 @@ export function startDeliveryWorker(options: {
     });
     await response.body.dump();
     return response.statusCode;
+  }
+
+  /**
+   * Runs the endpoint's subscription document for the delivery's event, as
+   * a live subscription would, and returns its `data` and `errors`; null
+   * for an endpoint without a document. Throws, so the attempt counts as
+   * failed and is retried, when the document no longer plans or a
+   * subgraph did not answer.
+   */
+  async function shapedData(
+    delivery: ClaimedDelivery,
+    endpoint: EndpointDocumentColumns,
+    occurredAt: string,
+  ): Promise<{ data: unknown; errors?: unknown[] } | null> {
+    const prepared = prepareEndpointDocument(
+      options.prepareDocument,
+      delivery.endpoint_id,
+      endpoint,
+      logger,
+    );
+    if (prepared === null) return null;
+    if (!prepared.ok) {
+      throw new Error(
+        `the subscription document is refused now: ${prepared.errors[0]?.message ?? 'invalid'}`,
+      );
+    }
+    const result = await prepared.execute({
+      position: delivery.event_position,
+      id: delivery.event_id,
+      type: delivery.type,
+      aggregateId: '',
+      payload: delivery.payload,
+      occurredAt,
+    });
+    const unavailable = result.errors?.find(
+      (error) =>
+        error.extensions?.code === ErrorCode.SubgraphUnavailable ||
+        error.extensions?.code === ErrorCode.InternalServerError,
+    );
+    if (unavailable) {
+      throw new Error(
+        `resolving the subscription document failed: ${unavailable.message}`,
+      );
+    }
+    return result.errors
+      ? { data: result.data, errors: result.errors }
+      : { data: result.data };
   }
 
   async function deliver(delivery: ClaimedDelivery): Promise<void> {
