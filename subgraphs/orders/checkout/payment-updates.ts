@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from '../../../platform/logger.js';
 import { appendEvents, type DomainEvent } from '../../../platform/outbox.js';
+import { statusEvent } from '../admin/payment-actions.js';
 import * as tables from '../db/tables.js';
 import type { OrderRow, PaymentRow } from '../db/tables.js';
 import type { OrdersDatabase, OrdersDependencies } from '../dependencies.js';
@@ -215,8 +216,12 @@ export async function applyPaymentState(
 
   if (remote.status === 'authorized' && payment.status === 'REQUIRES_ACTION') {
     await setPayment(transaction, payment, { status: 'AUTHORIZED' });
-    await setOrderStatus(transaction, order, 'AUTHORIZED');
+    const authorized = await setOrderStatus(transaction, order, 'AUTHORIZED');
     events.push(paymentEvent('payment.authorized', order, payment));
+    if (authorized !== order) {
+      events.push(statusEvent(order, 'AUTHORIZED', { paymentId: payment.id }));
+      order = authorized;
+    }
     changed = true;
     stock = 'hold';
   }
@@ -235,6 +240,16 @@ export async function applyPaymentState(
       .where(eq(tables.payments.id, payment.id))
       .returning();
     const paid = await setOrderStatus(transaction, order, 'PAID');
+    // The order's own event, beside the payment's: subscribers to order
+    // status changes learn that a confirmed payment paid the order.
+    const paidEvent =
+      paid !== order
+        ? statusEvent(order, 'PAID', {
+            paymentId: payment.id,
+            amount: remote.amountCaptured,
+            currencyCode: order.currencyCode,
+          })
+        : null;
     if (amount > 0) {
       await postCapture(transaction, {
         order: paid,
@@ -245,6 +260,8 @@ export async function applyPaymentState(
       });
     }
     events.push(paymentEvent('payment.captured', order, captured!));
+    if (paidEvent) events.push(paidEvent);
+    order = paid;
     payment = captured!;
     changed = true;
     stock = 'hold';
