@@ -261,10 +261,11 @@ export function attachGraphqlWs(options: {
 type Result = { data?: unknown; errors?: GraphQLFormattedError[] };
 
 /**
- * Returns the results of `subscription` for graphql-ws. It is not an async
- * generator: graphql-ws calls `return` when the client completes the
- * subscription, and a generator waiting for its next message would end
- * only after one more event, holding the subscription's slots until then.
+ * Returns an iterator over the results of `subscription` whose `return`
+ * ends the subscription at once. graphql-ws calls `return` when the client
+ * completes a subscription. An async generator waiting for its next
+ * message would end only after one more event, holding the subscription's
+ * slots until then.
  */
 function results(
   subscription: ActiveSubscription,

@@ -302,7 +302,7 @@ export interface RawWsConnection {
 
 /**
  * Opens a WebSocket with the `graphql-transport-ws` subprotocol, sends
- * `connection_init` with `payload` and resolves once the server answered
+ * `connection_init` with `payload` and resolves once the server sent
  * `connection_ack`.
  */
 export async function connectRawWs(
@@ -331,7 +331,9 @@ export async function connectRawWs(
   await Promise.race([
     acknowledged,
     closeEvent.then(({ code }) => {
-      throw new Error(`the server closed the connection with ${code}`);
+      throw new Error(
+        `the server closed the connection with code ${code} before connection_ack`,
+      );
     }),
   ]);
   return {
