@@ -15,7 +15,10 @@
  *
  * BENCH_ONLY=checkout runs only the checkout workloads and prints their
  * section without writing BENCHMARKS.md, for work on the checkout path.
- * BENCH_ONLY=marketplace does the same for the marketplace sync workloads.
+ * BENCH_ONLY=marketplace does the same for the marketplace sync workloads,
+ * and BENCH_ONLY=subscriptions for the subscription fan-out workloads
+ * (bench/subscriptions-fanout.ts): 1,000 graphql-ws subscribers of one
+ * partner to stockChanged while stock changes at a steady rate.
  *
  * Every service runs in its own process as under `npm start`, so the
  * gateway's resident memory is its own. The load generator (autocannon)
@@ -65,6 +68,12 @@ import {
   type SyncWorkload,
 } from './marketplace-sync.js';
 import {
+  measureSubscriptionFanout,
+  subscriptionFanoutSection,
+  type FanoutMeasurement,
+  type FanoutWorkload,
+} from './subscriptions-fanout.js';
+import {
   startChildService,
   stopChildService,
   waitUntilReady,
@@ -75,6 +84,7 @@ const DURATION_SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 /** Sections to run: all, or only the checkout or marketplace sync workloads. */
 const ONLY_CHECKOUT = process.env.BENCH_ONLY === 'checkout';
 const ONLY_MARKETPLACE = process.env.BENCH_ONLY === 'marketplace';
+const ONLY_SUBSCRIPTIONS = process.env.BENCH_ONLY === 'subscriptions';
 /** Concurrent buyers of the checkout workloads. */
 const CHECKOUT_BUYERS = Number(process.env.BENCH_CHECKOUT_BUYERS ?? 20);
 const CHECKOUT_SECONDS = Number(process.env.BENCH_CHECKOUT_SECONDS ?? 15);
@@ -89,6 +99,11 @@ const SYNC_BURSTS = 10;
 const SYNC_BURST_SIZE = 10;
 /** Target of the marketplace sync, in ms from the stock change to the marketplace. */
 const SYNC_TARGET_P99_MS = 2000;
+/** SKUs the subscription fan-out workloads change, round robin. */
+const FANOUT_SKUS = 10;
+const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
+/** Stock changes per second of the fan-out workload with shared variables. */
+const FANOUT_RATE = Number(process.env.BENCH_FANOUT_RATE ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 4100);
 /**
@@ -361,6 +376,49 @@ const SYNC_WORKLOADS: SyncWorkload[] = [
   },
 ];
 
+/**
+ * The fan-out workloads: 1,000 subscriptions on 1,000 connections, first
+ * sharing one execution per event, then each with an execution of its own.
+ * The second runs at a twentieth of the rate, because each change costs
+ * 1,000 executions there.
+ */
+const FANOUT_WORKLOADS: FanoutWorkload[] = [
+  {
+    name: 'shared variables',
+    connections: 1000,
+    subscriptionsPerConnection: 1,
+    distinctVariables: false,
+    changesPerSecond: FANOUT_RATE,
+    seconds: FANOUT_SECONDS,
+  },
+  {
+    name: 'variables per subscription',
+    connections: 1000,
+    subscriptionsPerConnection: 1,
+    distinctVariables: true,
+    changesPerSecond: FANOUT_RATE / 20,
+    seconds: FANOUT_SECONDS,
+  },
+];
+
+/** Runs the subscription fan-out workloads against the running services. */
+async function runSubscriptionFanout(
+  config: Config,
+  gatewayUrl: string,
+  pids: { gateway: number; catalog: number },
+): Promise<FanoutMeasurement[]> {
+  return measureSubscriptionFanout(
+    {
+      gatewayUrl,
+      identityPrivateKey: config.IDENTITY_PRIVATE_KEY!,
+      partnerKey: await createBenchPartnerKey(config),
+      pids,
+    },
+    FANOUT_SKUS,
+    FANOUT_WORKLOADS,
+  );
+}
+
 interface SyncResult {
   measurements: SyncMeasurement[];
   /** The machine's 1-minute load average before and after the workloads. */
@@ -596,6 +654,7 @@ function writeReport(
   productsPerPage: number,
   checkout: CheckoutResult[],
   marketplaceSync: SyncResult,
+  fanout: FanoutMeasurement[],
 ): void {
   const rows = results.map(
     (result) =>
@@ -647,7 +706,8 @@ is charged and none is rejected.
 ${comparisonRows.join('\n')}
 
 ${checkoutSection(checkout)}
-${marketplaceSyncSection(marketplaceSync)}`;
+${marketplaceSyncSection(marketplaceSync)}
+${subscriptionFanoutSection(fanout)}`;
   writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), text);
   process.stdout.write(text);
 }
@@ -858,6 +918,18 @@ async function main(): Promise<void> {
         orders: children[SERVICE_NAMES.indexOf('orders')]!.process.pid!,
         catalog: children[SERVICE_NAMES.indexOf('catalog')]!.process.pid!,
       });
+    const fanoutPids = {
+      gateway: gateway.process.pid!,
+      catalog: children[SERVICE_NAMES.indexOf('catalog')]!.process.pid!,
+    };
+    if (ONLY_SUBSCRIPTIONS) {
+      process.stdout.write(
+        subscriptionFanoutSection(
+          await runSubscriptionFanout(config, gatewayUrl, fanoutPids),
+        ),
+      );
+      return;
+    }
     if (ONLY_MARKETPLACE) {
       process.stdout.write(
         marketplaceSyncSection(await runMarketplaceSync(config, gatewayUrl)),
@@ -912,12 +984,14 @@ async function main(): Promise<void> {
     ]);
     const checkouts = await runCheckouts();
     const marketplaceSync = await runMarketplaceSync(config, gatewayUrl);
+    const fanout = await runSubscriptionFanout(config, gatewayUrl, fanoutPids);
     writeReport(
       results,
       comparison,
       productsPerPage,
       checkouts,
       marketplaceSync,
+      fanout,
     );
   } finally {
     clearInterval(identityRefresh);

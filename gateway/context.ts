@@ -39,23 +39,14 @@ export async function createGatewayContext(
 }
 
 /**
- * Returns the request id to the caller in `x-request-id` and logs each
- * operation at debug level with its duration.
+ * Returns the request id to the caller in `x-request-id`. The metrics
+ * plugin (gateway/metrics.ts) logs each request with the same id.
  */
 export const requestTrackingPlugin: ApolloServerPlugin<GatewayContext> = {
   async requestDidStart({ contextValue }) {
-    const startedAt = performance.now();
     return {
-      async willSendResponse({ response, operationName, errors }) {
+      async willSendResponse({ response }) {
         response.http.headers.set('x-request-id', contextValue.requestId);
-        contextValue.logger.debug(
-          {
-            operationName,
-            durationMs: Math.round(performance.now() - startedAt),
-            errorCount: errors?.length ?? 0,
-          },
-          'operation completed',
-        );
       },
     };
   },

@@ -19,6 +19,7 @@ import {
 } from '../platform/http-server.js';
 import { maskedErrorRequestIdPlugin } from '../platform/errors.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
+import { createMetricsRoute } from '../platform/metrics.js';
 import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
 import {
   acceptTestCallerHeader,
@@ -36,6 +37,7 @@ import {
   type GatewayContext,
 } from './context.js';
 import { createGatewayErrorFormatter } from './error-formatter.js';
+import { GatewayMetrics } from './metrics.js';
 import { createApqCache } from './hardening/apq-cache.js';
 import { withRequestErrorCodes } from './hardening/client-errors.js';
 import { createCorsHandler } from './hardening/cors.js';
@@ -144,12 +146,14 @@ export async function startGateway(
   });
 
   let endpoints: SubgraphEndpoint[] | undefined;
+  const metrics = new GatewayMetrics();
   const gateway = createFederationGateway({
     config,
     logger,
     supergraphPath,
     routingUrl,
     dispatcher,
+    metrics,
   });
   const production = isProduction(config);
   const subscriptions = createSubscriptions({
@@ -181,6 +185,7 @@ export async function startGateway(
         })
       : undefined,
   });
+  metrics.observeSubscriptions(() => subscriptions.openCount());
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl, apiSchema }) => {
     subscriptions.updateSchema(coreSupergraphSdl, apiSchema);
     endpoints = readSubgraphEndpoints(coreSupergraphSdl).map(
@@ -222,6 +227,7 @@ export async function startGateway(
     logger,
     plugins: [
       requestTrackingPlugin,
+      metrics.requestPlugin(),
       clientErrorStatusPlugin,
       maskedErrorRequestIdPlugin(),
       ...(safelist ? [createSafelistPlugin(safelist)] : []),
@@ -260,6 +266,7 @@ export async function startGateway(
     routes: {
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: 'gateway' }),
+      ...createMetricsRoute(metrics.registry, config, logger),
       ...identity.routes,
       '/ready': createReadinessRoute({
         logger,
@@ -388,6 +395,7 @@ function createFederationGateway(options: {
   supergraphPath: string;
   routingUrl: (name: string, supergraphUrl: string) => string;
   dispatcher: Agent;
+  metrics: GatewayMetrics;
 }): ApolloGateway {
   const { config, logger } = options;
   // @apollo/gateway 2.14 otherwise starts an OpenTelemetry exporter that
@@ -398,13 +406,19 @@ function createFederationGateway(options: {
   return new ApolloGateway({
     supergraphSdl: createSupergraphFileSource(options.supergraphPath, logger),
     buildService: ({ name, url }) =>
-      new SubgraphDataSource({
+      options.metrics.instrumentDataSource(
         name,
-        url: options.routingUrl(name, url ?? ''),
-        dispatcher: options.dispatcher,
-        timeoutMs: config.SUBGRAPH_TIMEOUT_MS,
-        logger,
-      }),
+        new SubgraphDataSource({
+          name,
+          url: options.routingUrl(name, url ?? ''),
+          dispatcher: options.dispatcher,
+          timeoutMs: config.SUBGRAPH_TIMEOUT_MS,
+          logger,
+          deduplicateQueries: config.GATEWAY_DEDUPLICATE_QUERIES,
+        }),
+      ),
+    // Counts hits and misses of the gateway's own query plan cache.
+    queryPlannerConfig: { cache: options.metrics.queryPlanCache },
     logger: logger.child({ component: 'apollo-gateway' }),
     // Validates every new supergraph before the gateway switches to it,
     // whatever NODE_ENV is, so a broken file is rejected with a clear error.

@@ -2,11 +2,20 @@ import {
   RemoteGraphQLDataSource,
   type GraphQLDataSourceProcessOptions,
 } from '@apollo/gateway';
+import { createHash } from 'node:crypto';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { fetch, type Dispatcher } from 'undici';
 import { ErrorCode } from '../platform/errors.js';
+import { IDENTITY_HEADER } from '../platform/identity.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
 import type { GatewayContext } from './context.js';
+import {
+  BufferedResponse,
+  canonicalJson,
+  InFlightDeduplicator,
+  operationTypeOf,
+  type ResponseSnapshot,
+} from './dedup.js';
 import { describeUnreachable } from './subgraph-failure.js';
 
 export interface SubgraphDataSourceOptions {
@@ -19,6 +28,11 @@ export interface SubgraphDataSourceOptions {
   /** Maximum time in ms for one subgraph request, response body included. */
   timeoutMs: number;
   logger: Logger;
+  /**
+   * Shares one subgraph request among identical queries in flight at the
+   * same time, as `deduplicationKeyOf` defines them. Defaults to false.
+   */
+  deduplicateQueries?: boolean;
 }
 
 // The fetch and response types of @apollo/gateway, named here so that
@@ -32,6 +46,12 @@ type SubgraphResponse = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
 const WARNING_INTERVAL_MS = 10_000;
 
 /**
+ * Header by which `willSendRequest` hands the deduplication key of a query
+ * to the fetcher, which removes it before sending. Subgraphs never see it.
+ */
+const DEDUPLICATION_KEY_HEADER = 'x-gateway-deduplication-key';
+
+/**
  * A subgraph response with a non-2xx status. It keeps the parsed body so
  * that GraphQL errors in it (a 400 for a failed validation) reach the
  * client with their own codes.
@@ -42,6 +62,23 @@ class SubgraphHttpError extends GraphQLError {
     readonly body: unknown,
   ) {
     super(`Subgraph responded with HTTP ${status}.`);
+  }
+}
+
+/**
+ * The `SUBGRAPH_UNAVAILABLE` error of one failed subgraph request. `reason`
+ * is the failure as logged, such as `connection refused`, `timed out after
+ * 10000 ms` or `HTTP 503`; gateway/metrics.ts counts it by kind.
+ */
+export class SubgraphUnavailableError extends GraphQLError {
+  constructor(
+    message: string,
+    serviceName: string,
+    readonly reason: string,
+  ) {
+    super(message, {
+      extensions: { code: ErrorCode.SubgraphUnavailable, serviceName },
+    });
   }
 }
 
@@ -60,6 +97,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly logger: Logger;
   private lastWarningAt = 0;
   private suppressedWarnings = 0;
+  private readonly inFlight: InFlightDeduplicator<ResponseSnapshot> | undefined;
 
   constructor(options: SubgraphDataSourceOptions) {
     super();
@@ -67,17 +105,51 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     this.url = options.url;
     this.timeoutMs = options.timeoutMs;
     this.logger = options.logger.child({ subgraph: options.name });
+    this.inFlight = options.deduplicateQueries
+      ? new InFlightDeduplicator()
+      : undefined;
     this.fetcher = async (url, init) => {
-      const response = await fetch(url, {
-        method: init?.method,
-        headers: init?.headers,
-        body: init?.body,
-        dispatcher: options.dispatcher,
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-      // undici's Response implements every member of FetcherResponse, but
-      // its Headers type is declared by undici, not by @apollo/utils.fetcher.
-      return response as unknown as FetcherResponse;
+      // RemoteGraphQLDataSource passes the headers as a plain object.
+      const headers = { ...(init?.headers as Record<string, string>) };
+      const key = headers[DEDUPLICATION_KEY_HEADER];
+      delete headers[DEDUPLICATION_KEY_HEADER];
+      const send = () =>
+        fetch(url, {
+          method: init?.method,
+          headers,
+          body: init?.body as string | undefined,
+          dispatcher: options.dispatcher,
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      if (key === undefined || this.inFlight === undefined) {
+        // undici's Response implements every member of FetcherResponse, but
+        // its Headers type is declared by undici, not by @apollo/utils.fetcher.
+        return (await send()) as unknown as FetcherResponse;
+      }
+
+      const requestId = headers['x-request-id'];
+      const snapshot = await this.inFlight.run(
+        key,
+        requestId,
+        async () => {
+          const response = await send();
+          return {
+            status: response.status,
+            statusText: response.statusText,
+            headers: response.headers,
+            body: await response.text(),
+          };
+        },
+        (leaderRequestId) =>
+          this.logger.debug(
+            { requestId, leaderRequestId },
+            'subgraph query shares an identical request in flight',
+          ),
+      );
+      // Each caller parses its own copy of the body, because @apollo/gateway
+      // merges subgraph results into the client's response in place.
+      const shared: FetcherResponse = new BufferedResponse(url, snapshot);
+      return shared;
     };
   }
 
@@ -91,6 +163,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       for (const [name, value] of Object.entries(headers)) {
         options.request.http?.headers.set(name, value);
       }
+    }
+    if (this.inFlight) {
+      const key = deduplicationKeyOf(this.url, options);
+      if (key) options.request.http?.headers.set(DEDUPLICATION_KEY_HEADER, key);
     }
   }
 
@@ -144,12 +220,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
         : `Could not reach the ${this.name} subgraph: ${unreachable}.`;
     }
     this.warnRateLimited(error, reason, requestId);
-    return new GraphQLError(message, {
-      extensions: {
-        code: ErrorCode.SubgraphUnavailable,
-        serviceName: this.name,
-      },
-    });
+    return new SubgraphUnavailableError(message, this.name, reason);
   }
 
   /**
@@ -194,4 +265,54 @@ function requestIdOf(
   return 'incomingRequestContext' in options
     ? options.incomingRequestContext.context.requestId
     : undefined;
+}
+
+/**
+ * Returns the key under which a subgraph request may share the response of
+ * an identical request in flight, or undefined when it must be sent on its
+ * own. Only fetches of client queries are shared, because a fetch that
+ * follows a client's mutation must see that mutation's writes, and a
+ * mutation or subscription must not be sent once for two clients. Call it
+ * after every header is set.
+ *
+ * Requests are identical when they have the same URL, operation, variables
+ * (compared as canonical JSON), extensions, caller and headers. The caller
+ * is compared by kind, subject, scopes and roles, because its signed
+ * identity header differs between signatures of the same caller. The
+ * `x-request-id` header is left out, so the subgraph receives the request
+ * id of the first request only. The key is a SHA-256 hash, because it
+ * travels in a header, whose value must be Latin-1 text.
+ */
+function deduplicationKeyOf(
+  url: string,
+  options: GraphQLDataSourceProcessOptions<GatewayContext>,
+): string | undefined {
+  if (!('incomingRequestContext' in options)) return undefined;
+  if (options.incomingRequestContext.operation?.operation !== 'query') {
+    return undefined;
+  }
+  const { request } = options;
+  // `options.document` is set only when the query planner's
+  // exposeDocumentNodeInFetchNode option is on, so the text is parsed.
+  if (
+    request.query === undefined ||
+    operationTypeOf(request.query, request.operationName) !== 'query'
+  ) {
+    return undefined;
+  }
+
+  const { caller } = options.incomingRequestContext.context;
+  const headers = [...(request.http?.headers ?? [])]
+    .filter(([name]) => name !== IDENTITY_HEADER && name !== 'x-request-id')
+    .sort(([a], [b]) => a.localeCompare(b));
+  const fields = JSON.stringify([
+    url,
+    request.operationName ?? null,
+    request.query,
+    canonicalJson(request.variables ?? {}),
+    canonicalJson(request.extensions ?? {}),
+    headers,
+    [caller.kind, caller.subject, caller.scopes, caller.roles],
+  ]);
+  return createHash('sha256').update(fields).digest('base64url');
 }

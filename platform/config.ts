@@ -62,12 +62,26 @@ const environmentSchema = z.object({
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
+  // GET /metrics on the gateway and every subgraph (see
+  // docs/observability.md). With METRICS_TOKEN set, scrapes must send it as
+  // a bearer token.
+  METRICS_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  METRICS_TOKEN: optionalString,
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
   CATALOG_URL: optionalUrl,
   ORDERS_URL: optionalUrl,
   SHIPMENTS_URL: optionalUrl,
   MARKETPLACE_URL: optionalUrl,
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  // Gateway: identical subgraph queries in flight at the same time share
+  // one request (see docs/gateway.md).
+  GATEWAY_DEDUPLICATE_QUERIES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   // Catalog stock reservations held for checkouts (see docs/configuration.md).
   STOCK_RESERVATION_TTL_SECONDS: z.coerce
@@ -301,6 +315,14 @@ const environmentSchema = z.object({
     .min(1)
     .max(1_000_000)
     .default(2_000),
+  // How often in ms the gateway checks again the credentials of an open
+  // subscription connection, so a revoked key or an expired token ends it.
+  SUBSCRIPTION_REAUTHENTICATE_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(60_000),
   // Events waiting to be sent to one subscriber before the gateway counts
   // it as too slow and closes its connection.
   SUBSCRIPTION_BUFFER_EVENTS: z.coerce

@@ -3,6 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type { Config, ServiceName } from './config.js';
 import type { Logger } from './logger.js';
+import { PoolUsage, trackPoolUsage } from './pool-usage.js';
 
 export type Database<TSchema extends Record<string, unknown>> =
   PostgresJsDatabase<TSchema>;
@@ -29,6 +30,8 @@ export interface DatabaseHandle<TSchema extends Record<string, unknown>> {
   db: Database<TSchema>;
   sql: Sql;
   queries: QueryCounter;
+  /** Queries and transactions that `db` has in flight, for /metrics. */
+  usage: PoolUsage;
   close(): Promise<void>;
 }
 
@@ -135,11 +138,13 @@ export function connectDatabase<TSchema extends Record<string, unknown>>(
     onnotice: () => {},
     debug: (_connection, statement) => queries.add(statement),
   });
-  const db = drizzle(sql, { schema });
+  const usage = new PoolUsage(sql.options.max);
+  const db = drizzle(trackPoolUsage(sql, usage), { schema });
   return {
     db,
     sql,
     queries,
+    usage,
     close: () => sql.end({ timeout: 5 }),
   };
 }

@@ -29,6 +29,13 @@ import {
   type RunningHttpServer,
 } from './http-server.js';
 import type { Logger } from './logger.js';
+import {
+  createMetricsRegistry,
+  createMetricsRoute,
+  createRequestMetricsPlugin,
+  registerPoolMetrics,
+  RequestMetrics,
+} from './metrics.js';
 import { rejectNulCharactersPlugin } from './nul-characters.js';
 import { checkServiceConfiguration } from './production-checks.js';
 import { EVENT_POSITION_HEADER } from './subscription-fields.js';
@@ -128,9 +135,11 @@ export async function prepareSubgraphDatabase(
 /**
  * Starts one subgraph: migrates its database, then serves `/graphql`,
  * `/events` (its outbox, for other services; platform/event-stream.ts),
- * `/health` (the process is up) and `/ready` (the database accepts a query).
+ * `/health` (the process is up), `/ready` (the database accepts a query)
+ * and `/metrics` (Prometheus metrics; platform/metrics.ts).
  * `/graphql` and `/events` serve only requests with a valid signed identity
- * (see platform/identity.ts); `/health` and `/ready` are open.
+ * (see platform/identity.ts); `/health`, `/ready` and `/metrics` are open,
+ * though METRICS_TOKEN can protect `/metrics`.
  */
 export async function startSubgraph<
   TSchema extends Record<string, unknown>,
@@ -169,6 +178,9 @@ export async function startSubgraph<
     throw error;
   }
 
+  const metrics = createMetricsRegistry();
+  registerPoolMetrics(metrics, database.usage);
+
   const apollo = new ApolloServer<SubgraphContext<TSchema, TLoaders>>({
     schema: buildSubgraphSchema({
       typeDefs: loadSubgraphTypeDefs(definition.name),
@@ -188,6 +200,12 @@ export async function startSubgraph<
       ApolloServerPluginInlineTraceDisabled(),
       rejectNulCharactersPlugin(),
       maskedErrorRequestIdPlugin(),
+      // One debug line per request, with the request id the gateway sent.
+      createRequestMetricsPlugin<SubgraphContext<TSchema, TLoaders>>(
+        new RequestMetrics(metrics),
+        (context, request) =>
+          context.logger.debug(request, 'graphql request completed'),
+      ),
     ],
   });
   await apollo.start();
@@ -224,6 +242,7 @@ export async function startSubgraph<
       '/events': eventStream.route,
       '/health': (_request, response) =>
         sendJson(response, 200, { status: 'ok', service: definition.name }),
+      ...createMetricsRoute(metrics, config, logger),
       '/ready': async (_request, response) => {
         try {
           await database.sql`select 1`;

@@ -22,6 +22,11 @@ export interface SubscriptionFieldSource {
  * The gateway reads these streams and asks the defining subgraph to
  * resolve the field for each matching event; the subgraph refuses events
  * of other types.
+ *
+ * A field's arguments only choose events, and the gateway applies them
+ * (gateway/subscriptions/filters.ts). The subgraph resolves the field from
+ * the event alone, so the gateway shares one execution per event between
+ * subscriptions that differ only in those arguments.
  */
 export const SUBSCRIPTION_FIELDS = {
   stockChanged: { service: 'catalog', types: ['stock.changed'] },

@@ -661,10 +661,17 @@ describe('ledger entries', () => {
     const queries = stack.subgraphs.orders.database.queries;
     const counts: number[] = [];
     for (const first of [2, 13]) {
-      queries.reset();
-      const result = await asAdmin(document, { ...period, first });
-      expect(result.errors).toBeUndefined();
-      counts.push(queries.count);
+      // Background work of the orders service (its event consumer, the
+      // reconciliation pass) may run a statement during one request, so
+      // the smallest count of three requests is the request's own.
+      let fewest = Infinity;
+      for (let run = 0; run < 3; run += 1) {
+        queries.reset();
+        const result = await asAdmin(document, { ...period, first });
+        expect(result.errors).toBeUndefined();
+        fewest = Math.min(fewest, queries.count);
+      }
+      counts.push(fewest);
     }
     // The page, the lines of its entries, and their orders.
     expect(counts).toEqual([3, 3]);

@@ -237,7 +237,10 @@ describe('subscriptions through the gateway', () => {
         },
       }),
     });
-    const endpoint = (await response.json()) as { eventTypes: string[] };
+    const endpoint = (await response.json()) as {
+      id: string;
+      eventTypes: string[];
+    };
     expect(response.status).toBe(201);
     expect(endpoint.eventTypes).toEqual(['stock.changed']);
 
@@ -260,6 +263,29 @@ describe('subscriptions through the gateway', () => {
         },
       },
     ]);
+
+    // A replay sends what live delivery would: the chosen SKU only.
+    const replay = await fetch(
+      `${stack.gatewayOrigin}/admin/webhooks/${endpoint.id}/replay`,
+      {
+        method: 'POST',
+        headers: {
+          ...(await stack.staffHeaders('admin')),
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          source: 'catalog',
+          from: '0.0',
+          to: deliveries[0]!.position,
+        }),
+      },
+    );
+    expect(replay.status).toBe(202);
+    expect(await replay.json()).toMatchObject({
+      enqueued: 1,
+      firstPosition: deliveries[0]!.position,
+      lastPosition: deliveries[0]!.position,
+    });
 
     const refused = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
       method: 'POST',

@@ -8,6 +8,7 @@ import {
   parse,
   print,
   validate,
+  visit,
   type DocumentNode,
   type FieldNode,
   type GraphQLFormattedError,
@@ -129,6 +130,11 @@ const BAD_REQUEST_CODE = 'BAD_REQUEST';
 
 /** Maximum executions of subscription operations running at once. */
 const MAX_CONCURRENT_EXECUTIONS = 64;
+/** Time in ms during which an event's execution is retried while a subgraph does not answer. */
+const EVENT_RETRY_DEADLINE_MS = 60_000;
+const EVENT_RETRY_MIN_MS = 200;
+const EVENT_RETRY_MAX_MS = 5_000;
+
 /** Pause in ms before reading again when a catch-up page was empty. */
 const CATCH_UP_IDLE_MS = 25;
 /** Events read per request while a resumed subscription catches up. */
@@ -266,6 +272,7 @@ export class SubscriptionEngine {
         field,
         types: new Set(source.types),
         filter: createEventFilter(field, args, request.caller),
+        executionKey: checked.executionKey,
         execute: (event) =>
           this.execute(
             plans,
@@ -286,8 +293,9 @@ export class SubscriptionEngine {
       this.options.config.SUBSCRIPTION_BUFFER_EVENTS,
       () => {
         this.subscribers.delete(subscriber);
+        currentGroup.subscribers.delete(subscriber);
         currentGroup.members.delete(subscriber);
-        if (currentGroup.members.size === 0) {
+        if (currentGroup.subscribers.size === 0) {
           currentGroup.stopListening?.();
           this.groups.delete(currentGroup.key);
         }
@@ -300,6 +308,7 @@ export class SubscriptionEngine {
       },
     );
     this.subscribers.add(subscriber);
+    group.subscribers.add(subscriber);
 
     const livePosition = tail.position ?? null;
     if (
@@ -445,7 +454,15 @@ export class SubscriptionEngine {
       for (;;) {
         if (subscriber.isClosed) return;
         const page = await client.read(position, {
-          limit: CATCH_UP_PAGE_LIMIT,
+          // At most half the buffer, so one page of history never makes
+          // a fast client look slow.
+          limit: Math.min(
+            CATCH_UP_PAGE_LIMIT,
+            Math.max(
+              1,
+              Math.floor(this.options.config.SUBSCRIPTION_BUFFER_EVENTS / 2),
+            ),
+          ),
           types: [...group.types],
         });
         for (const event of page.events) {
@@ -454,6 +471,9 @@ export class SubscriptionEngine {
         }
         position = page.next ?? position;
         if (compareEventPositions(position, tail.position ?? null) >= 0) {
+          // A subscriber that ended during the read has left the group
+          // already, and joining now would keep the group alive.
+          if (subscriber.isClosed) return;
           subscriber.floor = position;
           group.members.add(subscriber);
           return;
@@ -476,38 +496,55 @@ export class SubscriptionEngine {
     event: StreamEvent,
     authorizationErrors: readonly GraphQLError[],
   ): Promise<SubscriptionMessage['result']> {
-    return this.limiter.run(async () => {
-      const headers = await this.options.subgraphHeaders(request.caller);
-      const context: GatewayContext = {
-        requestId: request.requestId,
-        logger: request.logger,
-        caller: request.caller,
-        subgraphHeaders: {
-          ...headers,
-          [EVENT_POSITION_HEADER]: event.position,
-        },
-      };
-      let data: unknown = null;
-      let errors: readonly unknown[] = [];
-      try {
-        ({ data, errors } = await plans.execute(
-          prepared,
-          variables,
-          context,
-          request.logger,
-        ));
-      } catch (error) {
-        errors = [error];
+    // The event is durable in its subgraph's outbox, so a subgraph that
+    // does not answer (stopped, restarting) is asked again until
+    // EVENT_RETRY_DEADLINE_MS has passed, rather than sending subscribers
+    // a result without data. Later events of the group wait, so order holds.
+    const deadline = Date.now() + EVENT_RETRY_DEADLINE_MS;
+    for (let attempt = 1; ; attempt += 1) {
+      const { data, errors } = await this.limiter.run(() =>
+        this.executeOnce(plans, prepared, variables, request, event),
+      );
+      const retryable =
+        errors.length > 0 && errors.every(isSubgraphUnavailable);
+      if (!retryable || this.closed || Date.now() >= deadline) {
+        const all = [...authorizationErrors, ...errors];
+        return {
+          data,
+          ...(all.length > 0
+            ? { errors: all.map((error) => this.format(error)) }
+            : {}),
+          extensions: { position: event.position },
+        };
       }
-      const all = [...authorizationErrors, ...errors];
-      return {
-        data,
-        ...(all.length > 0
-          ? { errors: all.map((error) => this.format(error)) }
-          : {}),
-        extensions: { position: event.position },
-      };
-    });
+      await delay(
+        Math.min(EVENT_RETRY_MIN_MS * 2 ** (attempt - 1), EVENT_RETRY_MAX_MS),
+      );
+    }
+  }
+
+  private async executeOnce(
+    plans: SubscriptionPlans,
+    prepared: PreparedSubscription,
+    variables: Record<string, unknown>,
+    request: SubscriptionRequest,
+    event: StreamEvent,
+  ): Promise<{ data: unknown; errors: readonly unknown[] }> {
+    const headers = await this.options.subgraphHeaders(request.caller);
+    const context: GatewayContext = {
+      requestId: request.requestId,
+      logger: request.logger,
+      caller: request.caller,
+      subgraphHeaders: {
+        ...headers,
+        [EVENT_POSITION_HEADER]: event.position,
+      },
+    };
+    try {
+      return await plans.execute(prepared, variables, context, request.logger);
+    } catch (error) {
+      return { data: null, errors: [error] };
+    }
   }
 
   private format(error: unknown): GraphQLFormattedError {
@@ -536,6 +573,8 @@ export class SubscriptionEngine {
         field: SubscriptionFieldName;
         args: Record<string, unknown>;
         authorizationErrors: GraphQLError[];
+        /** Equal for subscriptions whose results are equal for every event. */
+        executionKey: string;
       } {
     const { config } = this.options;
     let document: DocumentNode;
@@ -657,6 +696,13 @@ export class SubscriptionEngine {
       field: rootField.name.value,
       args,
       authorizationErrors,
+      executionKey: executionKeyOf(
+        authorized.document,
+        rootField,
+        coerced,
+        request.operationName ?? null,
+        callerKeyOf(request.caller),
+      ),
     };
   }
 }
@@ -670,10 +716,17 @@ class SubscriptionGroup {
   readonly field: SubscriptionFieldName;
   readonly types: Set<string>;
   readonly filter: EventFilter;
+  readonly executionKey: string;
   readonly execute: (
     event: StreamEvent,
   ) => Promise<SubscriptionMessage['result']>;
+  /** Subscribers that receive live events. */
   readonly members = new Set<Subscriber>();
+  /**
+   * Every open subscriber of the group: the members and those still
+   * catching up. The group follows the tail until this is empty.
+   */
+  readonly subscribers = new Set<Subscriber>();
   stopListening: (() => void) | undefined;
   /** Delivery of results in event order, whatever order executions end in. */
   private delivered: Promise<void> = Promise.resolve();
@@ -683,8 +736,10 @@ class SubscriptionGroup {
     field: SubscriptionFieldName;
     types: Set<string>;
     filter: EventFilter;
+    executionKey: string;
     execute: (event: StreamEvent) => Promise<SubscriptionMessage['result']>;
   }) {
+    this.executionKey = options.executionKey;
     this.key = options.key;
     this.field = options.field;
     this.types = options.types;
@@ -699,9 +754,19 @@ class SubscriptionGroup {
         (member) => compareEventPositions(event.position, member.floor) > 0,
       );
       if (members.length === 0) continue;
-      const result = this.execute(event);
+      // Groups that differ only in the root field's arguments get the same
+      // result for an event, so the first group to dispatch it executes it
+      // and the others of this page reuse that execution.
+      const shared = sharedExecutions(events);
+      const key = `${event.position}\n${this.executionKey}`;
+      let result = shared.get(key);
+      if (!result) {
+        result = this.execute(event);
+        shared.set(key, result);
+      }
+      const resolved = result;
       this.delivered = this.delivered.then(async () => {
-        const message = { position: event.position, result: await result };
+        const message = { position: event.position, result: await resolved };
         for (const member of members) member.deliver(message);
       });
     }
@@ -743,13 +808,22 @@ class Subscriber {
       const resolved = await result;
       this.pendingOrdered -= 1;
       this.push({ position, result: resolved });
+      // The result may go straight to a waiting reader, bypassing the
+      // queue, so room is checked here as well as in next().
+      this.wakeRoomWaiters();
     });
   }
 
   /** Queues a live result, after any catch-up result still executing. */
   deliver(message: SubscriptionMessage): void {
     if (this.pendingOrdered > 0) {
-      this.ordered = this.ordered.then(() => this.push(message));
+      // Counted as pending too, so a later live result cannot overtake
+      // this one once the last catch-up result has left.
+      this.pendingOrdered += 1;
+      this.ordered = this.ordered.then(() => {
+        this.pendingOrdered -= 1;
+        this.push(message);
+      });
       return;
     }
     this.push(message);
@@ -764,6 +838,15 @@ class Subscriber {
       return Promise.resolve();
     }
     return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private wakeRoomWaiters(): void {
+    if (
+      this.roomWaiters.length > 0 &&
+      this.queue.length + this.pendingOrdered < this.bufferLimit / 2
+    ) {
+      for (const resolve of this.roomWaiters.splice(0)) resolve();
+    }
   }
 
   private push(message: SubscriptionMessage): void {
@@ -826,12 +909,7 @@ class Subscriber {
         }
         const message = subscriber.queue.shift();
         if (message) {
-          if (
-            subscriber.roomWaiters.length > 0 &&
-            subscriber.queue.length < subscriber.bufferLimit / 2
-          ) {
-            for (const resolve of subscriber.roomWaiters.splice(0)) resolve();
-          }
+          subscriber.wakeRoomWaiters();
           return Promise.resolve({ value: message, done: false });
         }
         if (subscriber.closed) {
@@ -919,4 +997,63 @@ function rejected(
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isSubgraphUnavailable(error: unknown): boolean {
+  return (
+    error instanceof GraphQLError &&
+    error.extensions.code === ErrorCode.SubgraphUnavailable
+  );
+}
+
+/** Executions of one page of a tail, by event position and execution key. */
+const executionsByPage = new WeakMap<
+  StreamEvent[],
+  Map<string, Promise<SubscriptionMessage['result']>>
+>();
+
+function sharedExecutions(
+  page: StreamEvent[],
+): Map<string, Promise<SubscriptionMessage['result']>> {
+  let executions = executionsByPage.get(page);
+  if (!executions) {
+    executions = new Map();
+    executionsByPage.set(page, executions);
+  }
+  return executions;
+}
+
+/**
+ * Returns the key under which subscriptions share executions: the
+ * operation without the root field's arguments, the variables it still
+ * uses, and the caller. A subgraph resolves a subscription field from the
+ * event alone (platform/subscription-fields.ts), so the root field's
+ * arguments, which choose the events, never change a result.
+ */
+function executionKeyOf(
+  document: DocumentNode,
+  rootField: FieldNode,
+  variables: Record<string, unknown>,
+  operationName: string | null,
+  callerKey: string,
+): string {
+  const stripped = visit(document, {
+    Field(node) {
+      return node === rootField ? { ...node, arguments: [] } : undefined;
+    },
+  });
+  const used = new Set<string>();
+  visit(stripped, {
+    Variable(node) {
+      used.add(node.name.value);
+    },
+    VariableDefinition() {
+      // The definitions list every variable, used or not.
+      return false;
+    },
+  });
+  const kept = Object.fromEntries(
+    Object.entries(variables).filter(([name]) => used.has(name)),
+  );
+  return JSON.stringify([print(stripped), operationName, kept, callerKey]);
 }

@@ -5,6 +5,7 @@ import {
   GraphQLError,
   parse,
   type ExecutionResult,
+  type FormattedExecutionResult,
   type GraphQLFormattedError,
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -43,9 +44,6 @@ const CREDENTIAL_KEYS = ['authorization', 'x-api-key'];
 
 /** Time in ms to wait for a closing handshake before dropping a slow client. */
 const SLOW_CLOSE_GRACE_MS = 1_000;
-
-/** Time in ms between checks that a connection's credentials are still valid. */
-const REAUTHENTICATE_MS = 60_000;
 
 /** Time in ms between pings that detect connections that went away. */
 const KEEP_ALIVE_MS = 15_000;
@@ -90,7 +88,12 @@ export function attachGraphqlWs(options: {
     ...(options.extraCredentialKeys ?? []),
   ];
   const states = new WeakMap<object, ConnectionState>();
-  const wss = new WebSocketServer({ noServer: true });
+  // The ws default of 100 MiB per message would let a client that has not
+  // even sent connection_init make the gateway buffer and parse that much.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.REQUEST_BODY_LIMIT_BYTES,
+  });
 
   const onUpgrade = (
     request: IncomingMessage,
@@ -137,6 +140,9 @@ export function attachGraphqlWs(options: {
           socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error));
           return false;
         }
+        // graphql-ws has run onClose already for a client that left during
+        // authentication, so no state or recheck timer may start.
+        if (socket.readyState !== socket.OPEN) return false;
         const state: ConnectionState = {
           caller,
           requestId,
@@ -146,7 +152,7 @@ export function attachGraphqlWs(options: {
         };
         states.set(context, state);
         // A revoked partner key or an expired token ends the connection
-        // within REAUTHENTICATE_MS instead of lasting as long as it stays open.
+        // within SUBSCRIPTION_REAUTHENTICATE_MS instead of lasting as long as it stays open.
         state.recheck = setInterval(() => {
           options.authenticate(authenticating).then(
             (current) => {
@@ -160,7 +166,7 @@ export function attachGraphqlWs(options: {
             (error: unknown) =>
               socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error)),
           );
-        }, REAUTHENTICATE_MS);
+        }, config.SUBSCRIPTION_REAUTHENTICATE_MS);
         state.recheck.unref();
         return true;
       },
@@ -224,6 +230,13 @@ export function attachGraphqlWs(options: {
         return results(
           subscription,
         ) as unknown as AsyncIterableIterator<ExecutionResult>;
+      },
+
+      // The engine's results are formatted already (plain errors, not
+      // GraphQLError instances), so they are sent as they are; graphql-ws
+      // would otherwise call toJSON on each error.
+      onNext(_context, _id, _payload, _args, result) {
+        return result as FormattedExecutionResult;
       },
 
       onComplete(context, id) {

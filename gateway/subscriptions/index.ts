@@ -32,6 +32,8 @@ export interface Subscriptions {
   attach(server: Server): void;
   /** Checks and plans a subscription document run for events delivered elsewhere. */
   prepareForEvents(request: SubscriptionRequest): PreparedForEvents;
+  /** Number of subscriptions open in this process, over both transports. */
+  openCount(): number;
   /** Ends every subscription with the shutdown codes. */
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export function createSubscriptions(options: {
     updateSchema: (sdl, apiSchema) => engine.updateSchema(sdl, apiSchema),
     handleSse,
     prepareForEvents: (request) => engine.prepareForEvents(request),
+    openCount: () => engine.openCount,
     attach(server) {
       transport = attachGraphqlWs({
         server,

@@ -6,6 +6,7 @@ import { ErrorCode } from '../../platform/errors.js';
 import type { GatewayContext } from '../context.js';
 import { readJsonBody, RouteError } from '../json-routes.js';
 import {
+  callerKeyOf,
   SUBSCRIPTION_LIMIT_CODE,
   type CloseReason,
   type SubscriptionEngine,
@@ -103,6 +104,10 @@ export function createSseHandler(options: {
     }
     response.setHeader('x-request-id', context.requestId);
 
+    // A client that leaves while the subscription starts emits `close`
+    // before the listener below exists, so it is recorded from here on.
+    let clientGone = false;
+    response.once('close', () => (clientGone = true));
     const lastEventId = request.headers['last-event-id'];
     const outcome = await engine.subscribe({
       query: body.query,
@@ -127,6 +132,10 @@ export function createSseHandler(options: {
     }
 
     const subscription = outcome.subscription;
+    if (clientGone) {
+      await subscription.return?.();
+      return true;
+    }
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -135,8 +144,37 @@ export function createSseHandler(options: {
     });
     response.flushHeaders();
     const keepAlive = setInterval(() => response.write(':\n\n'), KEEP_ALIVE_MS);
+    // A revoked partner key or an expired token ends the stream within
+    // REAUTHENTICATE_MS instead of lasting as long as it stays open.
+    let refusal: GraphQLFormattedError | undefined;
+    const callerKey = callerKeyOf(context.caller);
+    const recheck = setInterval(() => {
+      options.createContext(request).then(
+        (current) => {
+          if (callerKeyOf(current.caller) === callerKey) return;
+          refusal = {
+            message:
+              'The credentials now identify another caller; subscribe again.',
+            extensions: { code: ErrorCode.Unauthenticated },
+          };
+          void subscription.return?.();
+        },
+        (error: unknown) => {
+          refusal =
+            error instanceof GraphQLError
+              ? error.toJSON()
+              : {
+                  message: 'The credentials are no longer valid.',
+                  extensions: { code: ErrorCode.Unauthenticated },
+                };
+          void subscription.return?.();
+        },
+      );
+    }, config.SUBSCRIPTION_REAUTHENTICATE_MS);
+    recheck.unref();
     response.on('close', () => {
       clearInterval(keepAlive);
+      clearInterval(recheck);
       void subscription.return?.();
     });
     subscription.onClose((reason) => {
@@ -169,7 +207,13 @@ export function createSseHandler(options: {
       }
     }
     clearInterval(keepAlive);
+    clearInterval(recheck);
     if (response.destroyed) return true;
+    if (refusal) {
+      response.write(
+        `event: next\ndata: ${JSON.stringify({ errors: [refusal] })}\n\n`,
+      );
+    }
     const reason = subscription.closeReason;
     if (reason) {
       const error = {

@@ -78,6 +78,8 @@ export async function replayRange(options: {
   /** URL of a stream's `/events` route; undefined while it is unknown. */
   eventsUrl(source: EventSource): string | undefined;
   endpoint: { id: string; eventTypes: string[] };
+  /** Whether the endpoint's subscription document wants an event; absent: every event of its types. */
+  wants?: (event: StreamEvent) => boolean;
   body: unknown;
 }): Promise<ReplayResult> {
   const { config, db, endpoint } = options;
@@ -121,7 +123,8 @@ export async function replayRange(options: {
   });
 
   const replayId = uuidv7();
-  const rows = events.map((event) => ({
+  const wanted = options.wants ? events.filter(options.wants) : events;
+  const rows = wanted.map((event) => ({
     id: uuidv7(),
     endpointId: endpoint.id,
     eventId: event.id,
@@ -148,8 +151,8 @@ export async function replayRange(options: {
     from: body.from,
     to: body.to,
     enqueued: rows.length,
-    firstPosition: events[0]?.position ?? null,
-    lastPosition: events.at(-1)?.position ?? null,
+    firstPosition: wanted[0]?.position ?? null,
+    lastPosition: wanted.at(-1)?.position ?? null,
   };
   options.logger.info(result, 'webhook replay enqueued');
   return result;

@@ -7,8 +7,9 @@ import { ErrorCode, summarizeError } from '../../platform/errors.js';
 import { sendJson } from '../../platform/http-server.js';
 import { isUuid, uuidv7 } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
+import type { StreamEvent } from '../../platform/event-stream.js';
 import type { CallerIdentity } from '../caller.js';
-import type { PrepareDocument } from './documents.js';
+import { prepareEndpointDocument, type PrepareDocument } from './documents.js';
 import { tables, type GatewayDatabase } from '../db/database.js';
 import {
   allowMethods,
@@ -73,6 +74,7 @@ const endpointColumns = {
   url: tables.webhookEndpoints.url,
   eventTypes: tables.webhookEndpoints.eventTypes,
   subscription: tables.webhookEndpoints.subscriptionQuery,
+  subscriptionVariables: tables.webhookEndpoints.subscriptionVariables,
   enabled: tables.webhookEndpoints.enabled,
   failureCount: tables.webhookEndpoints.failureCount,
   createdAt: tables.webhookEndpoints.createdAt,
@@ -213,6 +215,7 @@ export function createWebhookRoutes(options: {
         logger,
         eventsUrl: options.eventsUrl,
         endpoint,
+        wants: await documentFilter(endpoint.id),
         body: await readJsonBody(request, BODY_LIMIT_BYTES),
       });
       sendJson(response, 202, result);
@@ -234,6 +237,40 @@ export function createWebhookRoutes(options: {
       ErrorCode.NotFound,
       `No webhook route has the path "${pathname}".`,
     );
+  }
+
+  /**
+   * Returns the event filter of an endpoint's subscription document, so a
+   * replay sends only what live delivery would; undefined without one.
+   */
+  async function documentFilter(
+    endpointId: string,
+  ): Promise<((event: StreamEvent) => boolean) | undefined> {
+    const [columns] = await db
+      .select({
+        subscriptionQuery: tables.webhookEndpoints.subscriptionQuery,
+        subscriptionVariables: tables.webhookEndpoints.subscriptionVariables,
+        subscriptionCaller: tables.webhookEndpoints.subscriptionCaller,
+      })
+      .from(tables.webhookEndpoints)
+      .where(eq(tables.webhookEndpoints.id, endpointId));
+    const prepared = columns
+      ? prepareEndpointDocument(
+          options.prepareDocument,
+          endpointId,
+          columns,
+          logger,
+        )
+      : null;
+    if (prepared === null) return undefined;
+    if (!prepared.ok) {
+      throw new RouteError(
+        409,
+        String(prepared.errors[0]?.extensions?.code ?? ErrorCode.BadUserInput),
+        `The endpoint's subscription document is refused now, so nothing was replayed: ${prepared.errors[0]?.message ?? 'it is invalid'}. Delete the endpoint and register it again.`,
+      );
+    }
+    return prepared.wants;
   }
 
   async function managerOf(request: IncomingMessage): Promise<Manager> {
@@ -405,7 +442,7 @@ export function createWebhookRoutes(options: {
         throw new RouteError(
           400,
           ErrorCode.BadUserInput,
-          `Unknown event type "${type}"; docs/webhooks.md lists the types.`,
+          `Unknown event type "${type}"; docs/events.md lists the types.`,
         );
       }
       if (scopes && entry.scope === null) {

@@ -85,7 +85,7 @@ export function checkAddress(
   if (loopback.check(unmapped, family)) {
     if (settings.allowLoopback) return;
     throw new WebhookUrlError(
-      `The webhook URL resolves to the loopback address ${address}, which is not allowed.`,
+      `The webhook URL resolves to the loopback address ${address}, which is not allowed. Use a public receiver, or in development set WEBHOOK_ALLOW_LOOPBACK=true.`,
     );
   }
   if (blocked.check(unmapped, family)) {

@@ -385,7 +385,10 @@ export function startDeliveryWorker(options: {
         );
       }
       if (stopping) break;
-      if (claimed === CLAIM_BATCH) continue;
+      // A delivery that ended makes its endpoint's next one due, so the
+      // worker looks again at once: an endpoint receives events as fast as
+      // it answers, not one per poll interval.
+      if (claimed > 0) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, pauseMs);
