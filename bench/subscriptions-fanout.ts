@@ -588,8 +588,8 @@ export function fanoutCostParagraph(results: FanoutMeasurement[]): string {
   const shared = results.find((row) => !row.workload.distinctVariables);
   const distinct = results.find((row) => row.workload.distinctVariables);
   if (!shared || !distinct) return '';
-  const times = (a: number, b: number) => (a / b).toFixed(0);
-  return `**Where the cost goes.** With shared variables the gateway ran one execution per change and sent its result to every subscription, for ${shared.gatewayCpuPerThousand.toFixed(1)} ms of gateway CPU per 1,000 deliveries. With variables per subscription it ran one execution per change and subscription: ${distinct.gatewayCpuPerThousand.toFixed(0)} ms per 1,000 deliveries (${times(distinct.gatewayCpuPerThousand, shared.gatewayCpuPerThousand)} times as much), and the catalog spent ${distinct.catalogCpuPerThousand.toFixed(0)} ms per 1,000 (${times(distinct.catalogCpuPerThousand, shared.catalogCpuPerThousand)} times as much) resolving the same event once per execution. The gateway shares an execution only between subscriptions with the same document, variables and caller (\`SubscriptionGroup\` in gateway/subscriptions/engine.ts), so subscriptions whose variables differ only in a filter argument such as \`skus\`, which does not change an event's result, do not share one. At most \`MAX_CONCURRENT_EXECUTIONS\` (gateway/subscriptions/engine.ts) executions run at once per gateway process, and that workload delivered ${distinct.deliveriesPerSecond.toFixed(0)} results/s, so executions queued: its last result arrived ${(distinct.drainMs / 1000).toFixed(0)} s after its last change.`;
+  const times = (a: number, b: number) => (a / b).toFixed(1);
+  return `**Where the cost goes.** With the same variables for every subscription the gateway ran one execution per change and sent its result to every subscription, for ${shared.gatewayCpuPerThousand.toFixed(1)} ms of gateway CPU per 1,000 deliveries. With variables per subscription, which differ only in the \`skus\` filter, the gateway filters each event per subscription and still shares one execution per change between them, because a root field's arguments only choose events and never change a result (\`executionKeyOf\` in gateway/subscriptions/engine.ts): ${distinct.gatewayCpuPerThousand.toFixed(1)} ms of gateway CPU per 1,000 deliveries (${times(distinct.gatewayCpuPerThousand, shared.gatewayCpuPerThousand)} times as much) and ${distinct.catalogCpuPerThousand.toFixed(1)} ms of catalog CPU per 1,000 (${times(distinct.catalogCpuPerThousand, shared.catalogCpuPerThousand)} times as much). The rest of the gateway's cost is sending: each result is serialised and written once per WebSocket connection.`;
 }
 
 /** Returns the "Subscription fan-out" section of BENCHMARKS.md. */
@@ -612,7 +612,7 @@ export function subscriptionFanoutSection(
     (row) =>
       `  - ${row.workload.name}: ${row.subscribers} subscriptions over ${row.workload.connections} connections (${row.workload.subscriptionsPerConnection} per connection), changes at ${row.workload.changesPerSecond}/s for ${row.workload.seconds} s, ${
         row.workload.distinctVariables
-          ? 'each subscription with variables of its own (the shared SKUs plus one SKU that never changes), so the gateway runs one execution per event and subscription'
+          ? 'each subscription with variables of its own (the shared SKUs plus one SKU that never changes), which the gateway filters per subscription while sharing one execution per event'
           : 'all with the same variables, so the gateway runs one execution per event and shares its result'
       }; load average ${row.loadAverage[0].toFixed(1)} before and ${row.loadAverage[1].toFixed(1)} after`,
   );
