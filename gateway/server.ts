@@ -21,6 +21,7 @@ import { maskedErrorRequestIdPlugin } from '../platform/errors.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
 import { createMetricsRoute } from '../platform/metrics.js';
 import { rejectNulCharactersPlugin } from '../platform/nul-characters.js';
+import { startTracing, type Tracing } from '../platform/tracing.js';
 import {
   acceptTestCallerHeader,
   authorizeGateway,
@@ -145,6 +146,11 @@ export async function startGateway(
     connect: { timeout: config.SUBGRAPH_TIMEOUT_MS },
   });
 
+  // Global, so that the query plan and fetch spans of @apollo/gateway
+  // join the request's trace.
+  const tracing = startTracing(config, 'gateway', logger, {
+    registerGlobally: true,
+  });
   let endpoints: SubgraphEndpoint[] | undefined;
   const metrics = new GatewayMetrics();
   const gateway = createFederationGateway({
@@ -154,6 +160,7 @@ export async function startGateway(
     routingUrl,
     dispatcher,
     metrics,
+    tracing,
   });
   const production = isProduction(config);
   const subscriptions = createSubscriptions({
@@ -247,6 +254,7 @@ export async function startGateway(
     await dispatcher.destroy();
     await identity.close();
     await rateLimiter.close();
+    await tracing?.shutdown();
     throw new Error(
       `Failed to load the supergraph from ${supergraphPath}: ${(error as Error).message}`,
       { cause: error },
@@ -254,7 +262,7 @@ export async function startGateway(
   }
 
   let stopping = false;
-  const handler = createGraphQLHttpHandler({
+  const graphqlHandler = createGraphQLHttpHandler({
     apollo,
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
     logger,
@@ -298,6 +306,10 @@ export async function startGateway(
       })
     : undefined;
 
+  // SSE subscriptions and the other routes in front of it get no span.
+  const handler = tracing
+    ? tracing.traceHttpRequests(graphqlHandler, ['/graphql'])
+    : graphqlHandler;
   let http: RunningHttpServer;
   try {
     // Identity routes (sign-in, partner keys) take methods other than GET,
@@ -331,6 +343,7 @@ export async function startGateway(
     await dispatcher.destroy();
     await identity.close();
     await rateLimiter.close();
+    await tracing?.shutdown();
     throw error;
   }
   // The gateway's own stream is read through its own /events route.
@@ -365,6 +378,8 @@ export async function startGateway(
     await dispatcher.destroy();
     await identity.close();
     await rateLimiter.close();
+    // Last, so that the spans of requests cut off above are exported too.
+    await tracing?.shutdown();
     logger.info('gateway stopped');
   };
 
@@ -396,6 +411,7 @@ function createFederationGateway(options: {
   routingUrl: (name: string, supergraphUrl: string) => string;
   dispatcher: Agent;
   metrics: GatewayMetrics;
+  tracing: Tracing | undefined;
 }): ApolloGateway {
   const { config, logger } = options;
   // @apollo/gateway 2.14 otherwise starts an OpenTelemetry exporter that
@@ -415,11 +431,16 @@ function createFederationGateway(options: {
           timeoutMs: config.SUBGRAPH_TIMEOUT_MS,
           logger,
           deduplicateQueries: config.GATEWAY_DEDUPLICATE_QUERIES,
+          tracing: options.tracing,
         }),
       ),
     // Counts hits and misses of the gateway's own query plan cache.
     queryPlannerConfig: { cache: options.metrics.queryPlanCache },
     logger: logger.child({ component: 'apollo-gateway' }),
+    // Spans of @apollo/gateway carry neither the query text nor exception
+    // messages, which can quote variable values. These are its defaults in
+    // 2.14, set here so that no change of default exports them.
+    telemetry: { includeDocument: false, recordExceptions: false },
     // Validates every new supergraph before the gateway switches to it,
     // whatever NODE_ENV is, so a broken file is rejected with a clear error.
     validateSupergraph: true,

@@ -8,6 +8,7 @@ import { fetch, type Dispatcher } from 'undici';
 import { ErrorCode } from '../platform/errors.js';
 import { IDENTITY_HEADER } from '../platform/identity.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
+import type { Tracing } from '../platform/tracing.js';
 import type { GatewayContext } from './context.js';
 import {
   BufferedResponse,
@@ -33,6 +34,8 @@ export interface SubgraphDataSourceOptions {
    * same time, as `deduplicationKeyOf` defines them. Defaults to false.
    */
   deduplicateQueries?: boolean;
+  /** When set, each fetch gets a client span and sends its `traceparent`. */
+  tracing?: Tracing;
 }
 
 // The fetch and response types of @apollo/gateway, named here so that
@@ -98,6 +101,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private lastWarningAt = 0;
   private suppressedWarnings = 0;
   private readonly inFlight: InFlightDeduplicator<ResponseSnapshot> | undefined;
+  private readonly tracing: Tracing | undefined;
 
   constructor(options: SubgraphDataSourceOptions) {
     super();
@@ -105,6 +109,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     this.url = options.url;
     this.timeoutMs = options.timeoutMs;
     this.logger = options.logger.child({ subgraph: options.name });
+    this.tracing = options.tracing;
     this.inFlight = options.deduplicateQueries
       ? new InFlightDeduplicator()
       : undefined;
@@ -113,6 +118,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       const headers = { ...(init?.headers as Record<string, string>) };
       const key = headers[DEDUPLICATION_KEY_HEADER];
       delete headers[DEDUPLICATION_KEY_HEADER];
+      // Here rather than in willSendRequest, so that the deduplication key
+      // leaves it out. A shared request carries the first caller's context.
+      this.tracing?.injectTraceContext(headers);
       const send = () =>
         fetch(url, {
           method: init?.method,
@@ -174,7 +182,11 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     options: GraphQLDataSourceProcessOptions<GatewayContext>,
   ): Promise<SubgraphResponse> {
     try {
-      return await super.process(options);
+      return await (this.tracing
+        ? this.tracing.traceSubgraphFetch(this.name, this.url, () =>
+            super.process(options),
+          )
+        : super.process(options));
     } catch (error) {
       const graphqlErrors =
         error instanceof SubgraphHttpError

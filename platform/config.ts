@@ -70,6 +70,13 @@ const environmentSchema = z.object({
     .default('true')
     .transform((value) => value === 'true'),
   METRICS_TOKEN: optionalString,
+  // OpenTelemetry traces over OTLP/HTTP (see docs/observability.md). Unset
+  // endpoint: tracing is off. The service name defaults to the service's
+  // own (gateway, catalog, ...). The ratio samples new traces, and a
+  // request with a `traceparent` keeps the caller's sampling decision.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_SERVICE_NAME: optionalString,
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
   CATALOG_URL: optionalUrl,
   ORDERS_URL: optionalUrl,

@@ -1,9 +1,11 @@
+import type { Tracer } from '@opentelemetry/api';
 import postgres, { type Sql } from 'postgres';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type { Config, ServiceName } from './config.js';
 import type { Logger } from './logger.js';
 import { PoolUsage, trackPoolUsage } from './pool-usage.js';
+import { traceQueries } from './sql-tracing.js';
 
 export type Database<TSchema extends Record<string, unknown>> =
   PostgresJsDatabase<TSchema>;
@@ -126,11 +128,15 @@ export async function runMigrations(
   }
 }
 
-/** Opens a connection pool with a statement counter. */
+/**
+ * Opens a connection pool with a statement counter. With a `tracer`, each
+ * statement and transaction that `db` sends gets a span
+ * (platform/sql-tracing.ts).
+ */
 export function connectDatabase<TSchema extends Record<string, unknown>>(
   url: string,
   schema: TSchema,
-  options: { poolSize?: number } = {},
+  options: { poolSize?: number; tracer?: Tracer } = {},
 ): DatabaseHandle<TSchema> {
   const queries = new QueryCounter();
   const sql = postgres(url, {
@@ -139,7 +145,11 @@ export function connectDatabase<TSchema extends Record<string, unknown>>(
     debug: (_connection, statement) => queries.add(statement),
   });
   const usage = new PoolUsage(sql.options.max);
-  const db = drizzle(trackPoolUsage(sql, usage), { schema });
+  const tracked = trackPoolUsage(sql, usage);
+  const client = options.tracer
+    ? traceQueries(tracked, options.tracer, sql.options.database)
+    : tracked;
+  const db = drizzle(client, { schema });
   return {
     db,
     sql,

@@ -39,6 +39,7 @@ import {
 import { rejectNulCharactersPlugin } from './nul-characters.js';
 import { checkServiceConfiguration } from './production-checks.js';
 import { EVENT_POSITION_HEADER } from './subscription-fields.js';
+import { startTracing } from './tracing.js';
 
 /** Per-request context every subgraph resolver receives. */
 export interface SubgraphContext<
@@ -166,8 +167,10 @@ export async function startSubgraph<
   const identity = await createSubgraphAuthenticator(config);
   const prepared = (await definition.prepare?.(config, logger)) ?? {};
   await prepareSubgraphDatabase(definition, options.databaseUrl, logger);
+  const tracing = startTracing(config, definition.name, logger);
   const database = connectDatabase(options.databaseUrl, definition.tables, {
     poolSize: config.DATABASE_POOL_SIZE,
+    tracer: tracing?.tracer,
   });
   let background: BackgroundWork;
   try {
@@ -175,6 +178,7 @@ export async function startSubgraph<
       (await definition.start?.({ db: database.db, config, logger })) ?? {};
   } catch (error) {
     await database.close();
+    await tracing?.shutdown();
     throw error;
   }
 
@@ -217,7 +221,7 @@ export async function startSubgraph<
     logger: logger.child({ component: 'event-stream' }),
   });
 
-  const handler = createGraphQLHttpHandler({
+  const graphqlHandler = createGraphQLHttpHandler({
     apollo,
     bodyLimitBytes: config.REQUEST_BODY_LIMIT_BYTES,
     logger,
@@ -262,6 +266,11 @@ export async function startSubgraph<
     },
   });
 
+  // A server span per GraphQL request, continued from the gateway's
+  // `traceparent`. The SQL spans of its resolvers are its children.
+  const handler = tracing
+    ? tracing.traceHttpRequests(graphqlHandler, ['/graphql'])
+    : graphqlHandler;
   let http: RunningHttpServer;
   try {
     http =
@@ -273,6 +282,7 @@ export async function startSubgraph<
     await apollo.stop();
     await background.stop?.();
     await database.close();
+    await tracing?.shutdown();
     throw error;
   }
   logger.info(
@@ -295,6 +305,7 @@ export async function startSubgraph<
       await background.stop?.();
       await eventReadsEnded;
       await database.close();
+      await tracing?.shutdown();
       logger.info(`${definition.name} subgraph stopped`);
     },
   };
