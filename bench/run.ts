@@ -20,6 +20,12 @@
  * (bench/subscriptions-fanout.ts): 1,000 graphql-ws subscribers of one
  * partner to stockChanged while stock changes at a steady rate.
  *
+ * BENCH_ONLY=gateways runs only the gateway comparison
+ * (bench/gateways/compare.ts): ours, plain @apollo/gateway and Hive Gateway
+ * with and without its Rust query planner, on the storefront listing and
+ * on a deep query over in-memory subgraphs. It prints the section and
+ * replaces it in BENCHMARKS.md; a full run measures it too.
+ *
  * Every service runs in its own process as under `npm start`, so the
  * gateway's resident memory is its own. The load generator (autocannon)
  * runs in this process and shares the machine's cores with the services.
@@ -74,6 +80,13 @@ import {
   type FanoutWorkload,
 } from './subscriptions-fanout.js';
 import {
+  gatewayComparisonSection,
+  measureGatewayComparison,
+  withRoutingUrls,
+  writeGatewayComparisonSection,
+  type GatewayComparison,
+} from './gateways/compare.js';
+import {
   startChildService,
   stopChildService,
   waitUntilReady,
@@ -85,6 +98,7 @@ const DURATION_SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 const ONLY_CHECKOUT = process.env.BENCH_ONLY === 'checkout';
 const ONLY_MARKETPLACE = process.env.BENCH_ONLY === 'marketplace';
 const ONLY_SUBSCRIPTIONS = process.env.BENCH_ONLY === 'subscriptions';
+const ONLY_GATEWAYS = process.env.BENCH_ONLY === 'gateways';
 /** Concurrent buyers of the checkout workloads. */
 const CHECKOUT_BUYERS = Number(process.env.BENCH_CHECKOUT_BUYERS ?? 20);
 const CHECKOUT_SECONDS = Number(process.env.BENCH_CHECKOUT_SECONDS ?? 15);
@@ -106,6 +120,8 @@ const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const FANOUT_RATE = Number(process.env.BENCH_FANOUT_RATE ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 4100);
+/** First port of the gateway comparison's gateways. Its demo subgraphs listen 10 ports higher. */
+const GATEWAY_COMPARISON_PORT = BASE_PORT + 20;
 /**
  * Rounds of the comparison with checks off, each measuring every workload
  * once. The rounds are short and many, so that each workload is measured
@@ -654,6 +670,7 @@ function writeReport(
   checkout: CheckoutResult[],
   marketplaceSync: SyncResult,
   fanout: FanoutMeasurement[],
+  gateways: GatewayComparison,
 ): void {
   const rows = results.map(
     (result) =>
@@ -704,6 +721,7 @@ is charged and none is rejected.
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 ${comparisonRows.join('\n')}
 
+${gatewayComparisonSection(gateways)}
 ${checkoutSection(checkout)}
 ${marketplaceSyncSection(marketplaceSync)}
 ${subscriptionFanoutSection(fanout)}`;
@@ -921,6 +939,32 @@ async function main(): Promise<void> {
       gateway: gateway.process.pid!,
       catalog: children[SERVICE_NAMES.indexOf('catalog')]!.process.pid!,
     };
+    const runGatewayComparison = () =>
+      measureGatewayComparison({
+        environment,
+        storefront: {
+          query: GATEWAY_QUERY,
+          supergraphSdl: withRoutingUrls(
+            readFileSync(config.SUPERGRAPH_PATH, 'utf8'),
+            (name) => environment[`${name.toUpperCase()}_URL`],
+          ),
+          subgraphMetricsUrls: SERVICE_NAMES.map(
+            (_, index) => `http://127.0.0.1:${BASE_PORT + 1 + index}/metrics`,
+          ),
+          metricsToken: config.METRICS_TOKEN,
+        },
+        firstPort: GATEWAY_COMPARISON_PORT,
+        logger,
+      });
+    if (ONLY_GATEWAYS) {
+      const section = gatewayComparisonSection(await runGatewayComparison());
+      writeGatewayComparisonSection(
+        new URL('../BENCHMARKS.md', import.meta.url),
+        section,
+      );
+      process.stdout.write(section);
+      return;
+    }
     if (ONLY_SUBSCRIPTIONS) {
       process.stdout.write(
         subscriptionFanoutSection(
@@ -981,6 +1025,7 @@ async function main(): Promise<void> {
         gatewayPid: gateway.process.pid!,
       },
     ]);
+    const gatewayComparison = await runGatewayComparison();
     const checkouts = await runCheckouts();
     const marketplaceSync = await runMarketplaceSync(config, gatewayUrl);
     const fanout = await runSubscriptionFanout(config, gatewayUrl, fanoutPids);
@@ -991,6 +1036,7 @@ async function main(): Promise<void> {
       checkouts,
       marketplaceSync,
       fanout,
+      gatewayComparison,
     );
   } finally {
     clearInterval(identityRefresh);

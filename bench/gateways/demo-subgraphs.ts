@@ -90,8 +90,7 @@ const RESOLVERS: Record<DemoSubgraphName, GraphQLResolverMap<unknown>> = {
   accounts: {
     Query: { me: () => USERS[0], users: () => USERS },
     User: {
-      __resolveReference: (reference: { id: string }) =>
-        userById(reference.id),
+      __resolveReference: (reference: { id: string }) => userById(reference.id),
     },
   },
   products: {
@@ -166,10 +165,11 @@ export function composeDemoSupergraph(
 }
 
 /**
- * The deep query: users → reviews → product → reviews → author → reviews →
- * product, and topProducts → reviews → author → reviews → product →
- * reviews → author, with inStock and shippingEstimate (which requires price
- * and weight from the products subgraph) along the way.
+ * The deep query. It nests users → reviews → product → reviews → author →
+ * reviews → product, and topProducts → reviews → author → reviews →
+ * product → reviews → author. It selects inStock and shippingEstimate
+ * along the way, and shippingEstimate requires price and weight from the
+ * products subgraph.
  */
 export const DEEP_QUERY = `query DeepReviews {
   users {

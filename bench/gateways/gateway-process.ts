@@ -11,11 +11,11 @@
  *   planner of Hive Router (Rust, as a native addon).
  *
  * Each serves BENCH_GATEWAY_SUPERGRAPH on 127.0.0.1:BENCH_GATEWAY_PORT at
- * /graphql. When IDENTITY_PRIVATE_KEY is set, as for the project's
- * subgraphs, which reject requests without a signed caller, the apollo and
- * hive gateways send each subgraph request the signed anonymous identity,
- * as ours does for an anonymous caller; it is re-signed every 20 s because
- * it expires after IDENTITY_TOKEN_TTL_SECONDS.
+ * /graphql. The project's subgraphs reject requests without a signed
+ * caller. So when IDENTITY_PRIVATE_KEY is set, the apollo and hive gateways
+ * send each subgraph request the signed anonymous identity, as ours does
+ * for an anonymous caller. They sign it again every 20 s, because it
+ * expires after IDENTITY_TOKEN_TTL_SECONDS.
  */
 import './loopback-only.js';
 import { readFileSync } from 'node:fs';

@@ -1,10 +1,10 @@
 /**
- * Imported first by the processes of the gateway comparison: makes every
- * outgoing TCP connection to a host other than the loopback addresses
- * throw, so no gateway under test (nor a telemetry or update check in one of
- * its libraries) reaches another host. Unix sockets are allowed. Hosts in
- * BENCH_ALLOWED_HOSTS (comma-separated) are allowed too, for a PostgreSQL
- * server that DATABASE_URL puts elsewhere.
+ * Makes every outgoing TCP connection to a host other than the loopback
+ * addresses throw. The processes of the gateway comparison import it
+ * first, so no gateway under test reaches another host, and neither does a
+ * telemetry or update check in one of its libraries. Unix sockets are
+ * allowed. Hosts in BENCH_ALLOWED_HOSTS (comma-separated) are allowed too,
+ * for a PostgreSQL server that DATABASE_URL puts elsewhere.
  */
 import net from 'node:net';
 
