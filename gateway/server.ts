@@ -60,6 +60,7 @@ import {
   readSubgraphEndpoints,
   type SubgraphEndpoint,
 } from './supergraph-file.js';
+import { eventsUrlBeside } from '../platform/event-stream-client.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -169,7 +170,7 @@ export async function startGateway(
     dispatcher,
     routingUrl,
     eventsUrl: (service) =>
-      eventsUrlOf(
+      eventsUrlBeside(
         routingUrl(
           service,
           `http://${config.HOST}:${servicePort(config, service)}/graphql`,
@@ -183,7 +184,7 @@ export async function startGateway(
     extraCredentialKeys: options.acceptTestCallerHeader
       ? [TEST_CALLER_HEADER]
       : [],
-    // With a gateway database the per-caller limit holds across replicas.
+    // With a gateway database the per-caller limit applies across replicas.
     counter: identity.db
       ? createDatabaseCounter({
           db: identity.db,
@@ -532,11 +533,4 @@ function createReadinessRoute(options: {
       subgraphs: results.map(({ name }) => name),
     });
   };
-}
-
-/** Returns the `/events` URL beside a subgraph's GraphQL URL. */
-function eventsUrlOf(graphqlUrl: string): string {
-  const url = new URL(graphqlUrl);
-  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
-  return url.toString();
 }

@@ -4,7 +4,18 @@ import type { Config } from './config.js';
 import type { EventPage } from './event-stream.js';
 import { signServiceIdentity } from './identity.js';
 
-/** Raised when a stream source is unreachable or answers with anything but an event page. */
+/**
+ * Returns the URL of the `/events` route beside a service's GraphQL URL,
+ * such as `http://127.0.0.1:4003/events` for `http://127.0.0.1:4003/graphql`.
+ */
+export function eventsUrlBeside(graphqlUrl: string): string {
+  const url = new URL(graphqlUrl);
+  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
+  url.search = '';
+  return url.toString();
+}
+
+/** Error of a stream source that is unreachable or returns anything but an event page. */
 export class EventSourceError extends Error {}
 
 export interface EventPageRequest {

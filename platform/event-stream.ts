@@ -74,7 +74,7 @@ class BadRequest extends Error {}
 
 interface StreamQuery {
   after: string | null;
-  /** `after=end`: answer with the stream's last position and no events. */
+  /** `after=end`: respond with the stream's last position and no events. */
   fromEnd: boolean;
   limit: number;
   types: Set<string> | null;
@@ -277,7 +277,7 @@ function sendError(
  *
  * Query parameters:
  * - `after`: a position. Without it the stream is read from the start;
- *   `end` answers at once with no events and the last position as `next`.
+ *   `end` responds at once with no events and the last position as `next`.
  * - `limit`: 1 to MAX_EVENT_LIMIT, default DEFAULT_EVENT_LIMIT.
  * - `types`: comma-separated event types.
  * - `wait`: milliseconds, up to MAX_EVENT_WAIT_MS, to hold the request

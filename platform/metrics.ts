@@ -27,7 +27,7 @@ export const NO_OPERATION = '(none)';
 /** Label value of names beyond the first MAX_OPERATION_NAMES. */
 export const OTHER_OPERATION = '(other)';
 
-/** How a GraphQL request ended, as counted in `graphql_requests_total`. */
+/** Outcome of a GraphQL request, as counted in `graphql_requests_total`. */
 export type RequestOutcome = 'success' | 'error' | 'rejected';
 
 /**

@@ -1,7 +1,7 @@
 import type { ServiceName } from './config.js';
 
 /**
- * Header with which the gateway asks a subgraph to resolve a subscription
+ * Header with which the gateway requests a subgraph to resolve a subscription
  * field for one event of its stream: the event's position,
  * `<transaction id>.<sequence>`. The subgraph reads that event from its own
  * outbox, so only committed events are ever resolved, whatever the request
@@ -9,7 +9,7 @@ import type { ServiceName } from './config.js';
  */
 export const EVENT_POSITION_HEADER = 'x-commerce-event-position';
 
-/** Where the events of one subscription root field come from. */
+/** Source of the events of one subscription root field. */
 export interface SubscriptionFieldSource {
   /** The subgraph that defines the field and whose event stream feeds it. */
   service: ServiceName;
@@ -19,8 +19,8 @@ export interface SubscriptionFieldSource {
 
 /**
  * Every subscription root field of the supergraph and its event source.
- * The gateway reads these streams and asks the defining subgraph to
- * resolve the field for each matching event; the subgraph refuses events
+ * The gateway reads these streams and requests the defining subgraph to
+ * resolve the field for each matching event. The subgraph rejects events
  * of other types.
  *
  * A field's arguments only choose events, and the gateway applies them

@@ -296,16 +296,16 @@ describe('resumed subscriptions', () => {
 });
 
 describe('SSE subscribe', () => {
-  it('frees the slot of a client gone while subscribing', async () => {
+  it('frees the slot of a client that left while subscribing', async () => {
     const { gateway, proxy } = await startProxiedGateway({
       SUBSCRIPTIONS_MAX_PER_CALLER: 1,
     });
     const headers = callerHeaders(staffCaller());
     // The first subscription waits for the tail's start position, which
-    // the proxy holds back until the client has gone.
+    // the proxy holds back until the client has left.
     proxy.hold = (parameters) => parameters.get('after') === 'end';
     const controller = new AbortController();
-    const gone = fetch(gateway.url, {
+    const abandoned = fetch(gateway.url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -317,7 +317,7 @@ describe('SSE subscribe', () => {
     }).catch(() => undefined);
     await proxy.untilHeld();
     controller.abort();
-    await gone;
+    await abandoned;
     await pause(300);
     proxy.release();
     await pause(500);
@@ -358,7 +358,7 @@ describe('graphql-ws connections', () => {
     socket.terminate();
   });
 
-  it('stop re-authenticating a client gone during connection_init', async () => {
+  it('stops checking a client that left during connection_init', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const server = createServer();
     let calls = 0;

@@ -272,7 +272,7 @@ describe('subscription limits', () => {
     const sku = `${prefix}-GATEWAYS`;
     await createVariant(sku);
     const caller = callerHeaders(partner());
-    const held = [];
+    const openStreams = [];
     for (let index = 0; index < MAX_PER_CALLER; index += 1) {
       const sse = await subscribeSse(
         stack.gatewayUrl,
@@ -281,7 +281,7 @@ describe('subscription limits', () => {
         caller,
       );
       expect(sse.status).toBe(200);
-      held.push(sse);
+      openStreams.push(sse);
     }
     const gateway = await startExtraGateway();
     try {
@@ -297,7 +297,7 @@ describe('subscription limits', () => {
       });
 
       // A slot freed on one gateway can be taken on the other.
-      await held.pop()!.close();
+      await openStreams.pop()!.close();
       await pause(200);
       const accepted = await subscribeSse(
         gateway.url,
@@ -308,7 +308,9 @@ describe('subscription limits', () => {
       expect(accepted.status).toBe(200);
       await accepted.close();
     } finally {
-      await Promise.all(held.map((subscription) => subscription.close()));
+      await Promise.all(
+        openStreams.map((subscription) => subscription.close()),
+      );
       await gateway.close();
     }
   });

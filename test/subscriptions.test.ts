@@ -216,9 +216,9 @@ describe('subscriptions through the gateway', () => {
   }, 90_000);
 
   it('shapes webhook payloads with a subscription document and sends only the chosen SKUs', async () => {
-    const wanted = `${prefix}-HOOK`;
+    const chosenSku = `${prefix}-HOOK`;
     const other = `${prefix}-OTHER`;
-    await createVariant(wanted);
+    await createVariant(chosenSku);
     await createVariant(other);
     const port = (receiver.address() as AddressInfo).port;
     const response = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
@@ -233,7 +233,7 @@ describe('subscriptions through the gateway', () => {
           query: `subscription ($skus: [String!]) {
             stockChanged(skus: $skus) { sku available variant { sku } }
           }`,
-          variables: { skus: [wanted] },
+          variables: { skus: [chosenSku] },
         },
       }),
     });
@@ -245,7 +245,7 @@ describe('subscriptions through the gateway', () => {
     expect(endpoint.eventTypes).toEqual(['stock.changed']);
 
     await adjust(other, 3);
-    await adjust(wanted, 4);
+    await adjust(chosenSku, 4);
     const deadline = Date.now() + 20_000;
     while (deliveries.length === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -259,7 +259,11 @@ describe('subscriptions through the gateway', () => {
         position: expect.stringMatching(/^\d+\.\d+$/),
         occurredAt: expect.any(String),
         data: {
-          stockChanged: { sku: wanted, available: 4, variant: { sku: wanted } },
+          stockChanged: {
+            sku: chosenSku,
+            available: 4,
+            variant: { sku: chosenSku },
+          },
         },
       },
     ]);
@@ -287,7 +291,7 @@ describe('subscriptions through the gateway', () => {
       lastPosition: deliveries[0]!.position,
     });
 
-    const refused = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
+    const rejected = await fetch(`${stack.gatewayOrigin}/admin/webhooks`, {
       method: 'POST',
       headers: {
         ...(await stack.staffHeaders('admin')),
@@ -298,8 +302,8 @@ describe('subscriptions through the gateway', () => {
         subscription: { query: 'subscription { stockChanged { nope } }' },
       }),
     });
-    expect(refused.status).toBe(400);
-    expect(await refused.json()).toMatchObject({
+    expect(rejected.status).toBe(400);
+    expect(await rejected.json()).toMatchObject({
       code: 'GRAPHQL_VALIDATION_FAILED',
     });
   }, 60_000);

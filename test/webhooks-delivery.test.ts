@@ -20,6 +20,8 @@ import { signServiceIdentity } from '../platform/identity.js';
 import { createLogger } from '../platform/logger.js';
 import { identityHeaders, TEST_ADMIN } from './support/identity.js';
 import { startTestStack, type TestStack } from './support/stack.js';
+import { setStock } from './support/checkout.js';
+import { createTrackedProduct, waitFor } from './support/webhooks.js';
 
 interface Received {
   path: string;
@@ -126,53 +128,6 @@ async function createPartnerKey(name: string, scopes: string[]) {
   return { id, headers: { authorization: `Bearer ${key}` } };
 }
 
-let productCount = 0;
-
-/** Creates a product whose one variant tracks inventory; returns its SKU. */
-async function createTrackedProduct(): Promise<string> {
-  productCount += 1;
-  const sku = `delivery-${productCount}-${randomBytes(3).toString('hex')}`;
-  const created = await stack.query(
-    `mutation ($input: ProductCreateInput!) {
-      productCreate(input: $input) { userErrors { message } }
-    }`,
-    {
-      input: {
-        title: `Delivery product ${productCount}`,
-        status: 'ACTIVE',
-        variants: [{ sku, tracksInventory: true, price: { amount: '5.00' } }],
-      },
-    },
-    await stack.staffHeaders('admin'),
-  );
-  expect(created.data!.productCreate.userErrors).toEqual([]);
-  return sku;
-}
-
-async function setStock(sku: string, quantity: number) {
-  const result = await stack.query(
-    `mutation ($input: StockSetInput!) {
-      stockSet(input: $input) { userErrors { message } }
-    }`,
-    { input: { sku, quantity, reason: 'RECEIVED' } },
-    await stack.staffHeaders('admin'),
-  );
-  expect(result.data!.stockSet.userErrors).toEqual([]);
-}
-
-async function waitFor<T>(
-  read: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const receivedAt = (path: string) =>
@@ -208,8 +163,11 @@ function verifyAsReceiver(secret: string, entry: Received): boolean {
   return signatures.split(' ').some((signature) => {
     const comma = signature.indexOf(',');
     if (comma === -1 || signature.slice(0, comma) !== 'v1') return false;
-    const given = Buffer.from(signature.slice(comma + 1), 'base64');
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    const candidate = Buffer.from(signature.slice(comma + 1), 'base64');
+    return (
+      candidate.length === expected.length &&
+      timingSafeEqual(candidate, expected)
+    );
   });
 }
 
@@ -244,10 +202,10 @@ describe('webhook delivery', () => {
   it('retries a failing receiver, then delivers in order', async () => {
     plannedStatuses.set('/ordered', [500, 500, 500]);
     const endpoint = await createEndpoint('/ordered', ['stock.changed']);
-    const sku = await createTrackedProduct();
-    await setStock(sku, 1);
-    await setStock(sku, 2);
-    await setStock(sku, 3);
+    const sku = await createTrackedProduct(stack, 'delivery');
+    await setStock(stack, sku, 1);
+    await setStock(stack, sku, 2);
+    await setStock(stack, sku, 3);
 
     const requests = await waitFor(
       () => receivedAt('/ordered'),
@@ -304,8 +262,8 @@ describe('webhook delivery', () => {
     plannedStatuses.set('/signed', [500]);
     const endpoint = await createEndpoint('/signed', ['stock.changed']);
     expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    const sku = await createTrackedProduct();
-    await setStock(sku, 4);
+    const sku = await createTrackedProduct(stack, 'delivery');
+    await setStock(stack, sku, 4);
 
     const requests = await waitFor(
       () => receivedAt('/signed'),
@@ -344,8 +302,9 @@ describe('webhook delivery', () => {
 
   it('replays exactly the chosen range', async () => {
     const endpoint = await createEndpoint('/replay', ['stock.changed']);
-    const sku = await createTrackedProduct();
-    for (const quantity of [1, 2, 3, 4, 5]) await setStock(sku, quantity);
+    const sku = await createTrackedProduct(stack, 'delivery');
+    for (const quantity of [1, 2, 3, 4, 5])
+      await setStock(stack, sku, quantity);
     const original = (
       await waitFor(
         () => receivedAt('/replay'),
@@ -403,9 +362,9 @@ describe('webhook delivery', () => {
 
   it('rejects invalid replay requests without writing', async () => {
     const endpoint = await createEndpoint('/replay-invalid', ['stock.changed']);
-    const sku = await createTrackedProduct();
-    await setStock(sku, 1);
-    await setStock(sku, 2);
+    const sku = await createTrackedProduct(stack, 'delivery');
+    await setStock(stack, sku, 1);
+    await setStock(stack, sku, 2);
     const [first, second] = (
       await waitFor(
         () => receivedAt('/replay-invalid'),
@@ -597,9 +556,9 @@ describe('webhook delivery', () => {
     });
     expect(created.status).toBe(201);
     const dead = created.body as { id: string; secret: string };
-    const sku = await createTrackedProduct();
-    await setStock(sku, 1);
-    await setStock(sku, 2);
+    const sku = await createTrackedProduct(stack, 'delivery');
+    await setStock(stack, sku, 1);
+    await setStock(stack, sku, 2);
 
     const [alert] = await waitFor(
       () => receivedAt('/staff-alerts'),
@@ -624,10 +583,10 @@ describe('webhook delivery', () => {
     const failedId = deadRequests[0]!.id;
     expect(deadRequests.every((body) => body.id === failedId)).toBe(true);
     const endpoints = await request('GET', '/admin/webhooks');
-    const shown = endpoints.body.webhooks.find(
+    const listedEndpoint = endpoints.body.webhooks.find(
       (hook: { id: string }) => hook.id === dead.id,
     );
-    expect(shown.enabled).toBe(false);
+    expect(listedEndpoint.enabled).toBe(false);
 
     // The event is in the gateway's stream, which serves signed service
     // identities only: no identity is a 401, a staff identity a 403.

@@ -8,6 +8,8 @@ import {
   WebhookUrlError,
 } from '../gateway/webhooks/url-guard.js';
 import { startTestStack, type TestStack } from './support/stack.js';
+import { setStock } from './support/checkout.js';
+import { createTrackedProduct, waitFor } from './support/webhooks.js';
 
 interface Received {
   path: string;
@@ -79,53 +81,6 @@ async function createEndpoint(path: string, eventTypes: string[]) {
   return created.body as { id: string; secret: string };
 }
 
-let productCount = 0;
-
-/** Creates a product whose one variant tracks inventory; returns its SKU. */
-async function createTrackedProduct(): Promise<string> {
-  productCount += 1;
-  const sku = `webhook-${productCount}-${randomBytes(3).toString('hex')}`;
-  const created = await stack.query(
-    `mutation ($input: ProductCreateInput!) {
-      productCreate(input: $input) { userErrors { message } }
-    }`,
-    {
-      input: {
-        title: `Webhook product ${productCount}`,
-        status: 'ACTIVE',
-        variants: [{ sku, tracksInventory: true, price: { amount: '5.00' } }],
-      },
-    },
-    await stack.staffHeaders('admin'),
-  );
-  expect(created.data!.productCreate.userErrors).toEqual([]);
-  return sku;
-}
-
-async function setStock(sku: string, quantity: number) {
-  const result = await stack.query(
-    `mutation ($input: StockSetInput!) {
-      stockSet(input: $input) { userErrors { message } }
-    }`,
-    { input: { sku, quantity, reason: 'RECEIVED' } },
-    await stack.staffHeaders('admin'),
-  );
-  expect(result.data!.stockSet.userErrors).toEqual([]);
-}
-
-async function waitFor<T>(
-  read: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const receivedAt = (path: string) =>
   received.filter((request) => request.path === path);
 
@@ -145,8 +100,8 @@ function verifySignature(secret: string, request: Received): boolean {
 describe('webhooks', () => {
   it('delivers a stock change with a valid signature', async () => {
     const endpoint = await createEndpoint('/stock', ['stock.changed']);
-    const sku = await createTrackedProduct();
-    await setStock(sku, 7);
+    const sku = await createTrackedProduct(stack, 'webhook');
+    await setStock(stack, sku, 7);
 
     const requests = await waitFor(
       () => receivedAt('/stock'),
@@ -182,9 +137,9 @@ describe('webhooks', () => {
   it('retries a failing receiver in order, then redelivers', async () => {
     plannedStatuses.set('/flaky', [500, 503]);
     const endpoint = await createEndpoint('/flaky', ['stock.changed']);
-    const sku = await createTrackedProduct();
-    await setStock(sku, 1);
-    await setStock(sku, 2);
+    const sku = await createTrackedProduct(stack, 'webhook');
+    await setStock(stack, sku, 1);
+    await setStock(stack, sku, 2);
 
     const requests = await waitFor(
       () => receivedAt('/flaky'),

@@ -291,8 +291,8 @@ export const webhookDeliveryAttempts = pgTable(
 
 /**
  * Subscriptions open on any gateway replica, one row each, so that the
- * per-caller limit holds across replicas. A replica renews the lease of
- * its rows while it runs; rows whose lease lapsed belong to a replica that
+ * per-caller limit applies across replicas. A replica renews the lease of
+ * its rows while it runs. Rows whose lease lapsed belong to a replica that
  * died and no longer count.
  */
 export const openSubscriptions = pgTable(

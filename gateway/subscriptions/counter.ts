@@ -41,11 +41,10 @@ const SLOT_LEASE_MS = 90_000;
 const SLOT_RENEW_MS = 30_000;
 
 /**
- * Counts in the gateway database, so the limit holds across every replica
- * that shares it. Each open subscription is a row leased by its replica;
- * the replica renews its leases while it runs and deletes them when it
- * stops, and the leases of a replica that died lapse after
- * SLOT_LEASE_MS. A transaction-scoped advisory lock per caller makes the
+ * Counts in the gateway database, so the limit applies across every replica
+ * that shares it. Each open subscription is a row leased by its replica.
+ * The replica renews its leases while it runs and deletes them when it
+ * stops, and the leases of a replica that died lapse after SLOT_LEASE_MS. A transaction-scoped advisory lock per caller makes the
  * count and the insert one step, so concurrent subscriptions of one
  * caller never exceed the limit.
  */

@@ -46,7 +46,7 @@ import { SubscriptionPlans, type PreparedSubscription } from './plans.js';
 import { StreamTail } from './stream-tail.js';
 import type { SubscriptionCounter } from './counter.js';
 
-/** Why the gateway ended a subscription. */
+/** Reason the gateway ended a subscription. */
 export type CloseReason =
   /** More than SUBSCRIPTION_BUFFER_EVENTS events waited to be sent. */
   | 'slow_consumer'
@@ -82,7 +82,7 @@ export interface SubscriptionRequest {
 
 /** A running subscription: its messages, in stream order. */
 export interface ActiveSubscription extends AsyncIterableIterator<SubscriptionMessage> {
-  /** Why the gateway ended it; undefined while it runs or when the client ended it. */
+  /** Reason the gateway ended it; undefined while it runs or when the client ended it. */
   readonly closeReason: CloseReason | undefined;
   /** Called once when the gateway ends the subscription, before its messages end. */
   onClose(listener: (reason: CloseReason) => void): void;
@@ -124,13 +124,16 @@ export interface SubscriptionEngineOptions {
   counter: SubscriptionCounter;
 }
 
-/** Code of a subscription refused because its caller has too many open. */
+/** Code of a subscription rejected because its caller has too many open. */
 export const SUBSCRIPTION_LIMIT_CODE = 'SUBSCRIPTION_LIMIT';
 const BAD_REQUEST_CODE = 'BAD_REQUEST';
 
+/** Documents kept prepared for webhook endpoints, the oldest dropped first. */
+const PREPARED_FOR_EVENTS_CACHE_SIZE = 1_000;
+
 /** Maximum executions of subscription operations running at once. */
 const MAX_CONCURRENT_EXECUTIONS = 64;
-/** Time in ms during which an event's execution is retried while a subgraph does not answer. */
+/** Time in ms during which an event's execution is retried while a subgraph is unreachable. */
 const EVENT_RETRY_DEADLINE_MS = 60_000;
 const EVENT_RETRY_MIN_MS = 200;
 const EVENT_RETRY_MAX_MS = 5_000;
@@ -146,11 +149,11 @@ const CATCH_UP_PAGE_LIMIT = 500;
  *
  * Events come from the subgraphs' event streams, their outboxes, so an
  * event is sent only after its change committed. Each gateway process
- * follows every stream it has subscribers for with one `StreamTail`. For
- * each event, subscriptions with the same operation, variables and caller
- * share one execution: the root field is fetched from its subgraph for
- * that event's position, and fields of other subgraphs are resolved by the
- * query plan's entity fetches, as for a query.
+ * follows every stream it has subscribers for with one `StreamTail`.
+ * Subscriptions with the same operation (root arguments aside), variables
+ * and caller share one execution per event. The execution fetches the root
+ * field from its subgraph for the event's position. The query plan's entity
+ * fetches then resolve the fields of other subgraphs, as for a query.
  *
  * A subscription with an `after` position first reads the stream from
  * there, then continues with live events, so a client that reconnects
@@ -162,6 +165,8 @@ export class SubscriptionEngine {
   private readonly tails = new Map<ServiceName, StreamTail>();
   private readonly groups = new Map<string, SubscriptionGroup>();
   private readonly subscribers = new Set<Subscriber>();
+  /** Results of `prepareForEvents` for the loaded supergraph, oldest first. */
+  private readonly preparedForEvents = new Map<string, PreparedForEvents>();
   private readonly limiter = new ConcurrencyLimiter(MAX_CONCURRENT_EXECUTIONS);
   private closed = false;
 
@@ -191,6 +196,7 @@ export class SubscriptionEngine {
       (name, url) => this.options.createDataSource(name, url),
     );
     this.requirements = readRequirements(coreSupergraphSdl);
+    this.preparedForEvents.clear();
     if (replacing) this.closeAll('schema_reload');
   }
 
@@ -318,8 +324,8 @@ export class SubscriptionEngine {
       subscriber.floor = after ?? livePosition;
       group.members.add(subscriber);
     } else {
-      // Catches up from `after` before joining the live events; see
-      // catchUp for why nothing is lost or repeated at the switch.
+      // Catches up from `after` before joining the live events. catchUp
+      // describes how the switch loses and repeats nothing.
       subscriber.floor = after;
       void this.catchUp(subscriber, group, tail, source.service, after).catch(
         (error: unknown) => {
@@ -343,10 +349,35 @@ export class SubscriptionEngine {
   /**
    * Checks and plans a subscription document for a consumer that brings
    * its own events, such as a webhook endpoint whose payload the document
-   * shapes. The result tells which events the document wants and runs it
-   * for one event as `request.caller`, as a live subscription would.
+   * shapes. The result selects the events the document receives and runs
+   * it for one event as `request.caller`, as a live subscription would.
    */
   prepareForEvents(request: SubscriptionRequest): PreparedForEvents {
+    // Webhook consumers and workers prepare an endpoint's document for
+    // every batch and delivery, so the checked result is kept until the
+    // next supergraph instead of parsing and validating it each time.
+    const key = JSON.stringify([
+      request.query,
+      request.variables ?? null,
+      request.operationName ?? null,
+      request.requestId,
+      callerKeyOf(request.caller),
+    ]);
+    const cached = this.preparedForEvents.get(key);
+    if (cached) return cached;
+    const prepared = this.prepareForEventsUncached(request);
+    if (this.preparedForEvents.size >= PREPARED_FOR_EVENTS_CACHE_SIZE) {
+      this.preparedForEvents.delete(
+        this.preparedForEvents.keys().next().value!,
+      );
+    }
+    this.preparedForEvents.set(key, prepared);
+    return prepared;
+  }
+
+  private prepareForEventsUncached(
+    request: SubscriptionRequest,
+  ): PreparedForEvents {
     const plans = this.plans;
     if (!plans || !this.requirements) {
       return rejected(
@@ -432,9 +463,9 @@ export class SubscriptionEngine {
    * Reads the stream after `after` for one subscriber, then makes it live.
    *
    * The switch happens in the same turn of the event loop as the check
-   * that the pages read reach the tail's position: every event up to that
-   * position was read here, and every later one the tail dispatches to the
-   * group. The subscriber's floor is the last position read here, so an
+   * that the pages read reach the tail's position. So every event up to
+   * that position was read here, and the tail dispatches every later one to
+   * the group. The subscriber's floor is the last position read here, so an
    * event both read here and dispatched later is sent once.
    */
   private async catchUp(
@@ -496,8 +527,8 @@ export class SubscriptionEngine {
     event: StreamEvent,
     authorizationErrors: readonly GraphQLError[],
   ): Promise<SubscriptionMessage['result']> {
-    // The event is durable in its subgraph's outbox, so a subgraph that
-    // does not answer (stopped, restarting) is asked again until
+    // The event is durable in its subgraph's outbox, so an unreachable
+    // subgraph (stopped, restarting) is requested again until
     // EVENT_RETRY_DEADLINE_MS has passed, rather than sending subscribers
     // a result without data. Later events of the group wait, so order holds.
     const deadline = Date.now() + EVENT_RETRY_DEADLINE_MS;
@@ -954,7 +985,7 @@ class ConcurrencyLimiter {
   }
 }
 
-/** A caller's identity for sharing executions and counting subscriptions. */
+/** Returns the key of a caller for sharing executions and counting subscriptions. */
 export function callerKeyOf(caller: CallerIdentity): string {
   return `${caller.kind}:${caller.subject ?? ''}:${[...caller.scopes].sort().join(',')}:${[...caller.roles].sort().join(',')}`;
 }

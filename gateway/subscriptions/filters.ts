@@ -51,8 +51,8 @@ function addListCheck(
   key: string,
 ): void {
   if (!Array.isArray(values)) return;
-  const wanted = new Set(values.map(String));
-  checks.push((payload) => wanted.has(String(payload[key])));
+  const selected = new Set(values.map(String));
+  checks.push((payload) => selected.has(String(payload[key])));
 }
 
 function addValueCheck(
@@ -61,6 +61,6 @@ function addValueCheck(
   key: string,
 ): void {
   if (value === undefined || value === null) return;
-  const wanted = String(value);
-  checks.push((payload) => String(payload[key]) === wanted);
+  const selected = String(value);
+  checks.push((payload) => String(payload[key]) === selected);
 }

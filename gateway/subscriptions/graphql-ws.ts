@@ -13,8 +13,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CallerIdentity } from '../caller.js';
+import { watchCredentials } from './credentials.js';
 import {
-  callerKeyOf,
   SUBSCRIPTION_LIMIT_CODE,
   type ActiveSubscription,
   type CloseReason,
@@ -36,7 +36,7 @@ export const CLOSE_CODES: Record<CloseReason, number> = {
   schema_reload: 1012,
 };
 
-/** Close code for a connection whose credentials were refused. */
+/** Close code for a connection whose credentials were rejected. */
 export const UNAUTHORIZED_CLOSE_CODE = 4401;
 
 /** Credential headers a client may send in the connection_init payload. */
@@ -55,7 +55,8 @@ interface ConnectionState {
   subscriptions: Map<string, ActiveSubscription>;
   /** Subscribe requests still being checked, which count towards the limit. */
   starting: number;
-  recheck?: NodeJS.Timeout;
+  /** Stops the periodic authentication of the connection. */
+  stopWatching?: () => void;
 }
 
 // graphql-ws hands a subscription's iterator to `subscribe` through the
@@ -69,7 +70,7 @@ const PLACEHOLDER_DOCUMENT = parse('subscription { __typename }');
  * The caller is authenticated once, at connection_init, from the
  * `authorization` or `x-api-key` entry of its payload or, failing those,
  * from the upgrade request's headers: browsers cannot set headers on a
- * WebSocket. Refused credentials close the connection with 4401.
+ * WebSocket. Rejected credentials close the connection with 4401.
  */
 export function attachGraphqlWs(options: {
   server: Server;
@@ -137,11 +138,16 @@ export function attachGraphqlWs(options: {
         try {
           caller = await options.authenticate(authenticating);
         } catch (error) {
-          socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error));
+          socket.close(
+            UNAUTHORIZED_CLOSE_CODE,
+            closeReasonText(
+              error instanceof Error ? error.message : 'Invalid credentials.',
+            ),
+          );
           return false;
         }
         // graphql-ws has run onClose already for a client that left during
-        // authentication, so no state or recheck timer may start.
+        // authentication, so no state or credential checks may start.
         if (socket.readyState !== socket.OPEN) return false;
         const state: ConnectionState = {
           caller,
@@ -151,23 +157,16 @@ export function attachGraphqlWs(options: {
           starting: 0,
         };
         states.set(context, state);
-        // A revoked partner key or an expired token ends the connection
-        // within SUBSCRIPTION_REAUTHENTICATE_MS instead of lasting as long as it stays open.
-        state.recheck = setInterval(() => {
-          options.authenticate(authenticating).then(
-            (current) => {
-              if (callerKeyOf(current) !== callerKeyOf(caller)) {
-                socket.close(
-                  UNAUTHORIZED_CLOSE_CODE,
-                  'The credentials now identify another caller; reconnect.',
-                );
-              }
-            },
-            (error: unknown) =>
-              socket.close(UNAUTHORIZED_CLOSE_CODE, closeReasonText(error)),
-          );
-        }, config.SUBSCRIPTION_REAUTHENTICATE_MS);
-        state.recheck.unref();
+        state.stopWatching = watchCredentials({
+          caller,
+          authenticate: () => options.authenticate(authenticating),
+          intervalMs: config.SUBSCRIPTION_REAUTHENTICATE_MS,
+          onRejected: (error) =>
+            socket.close(
+              UNAUTHORIZED_CLOSE_CODE,
+              closeReasonText(error.message),
+            ),
+        });
         return true;
       },
 
@@ -232,9 +231,9 @@ export function attachGraphqlWs(options: {
         ) as unknown as AsyncIterableIterator<ExecutionResult>;
       },
 
-      // The engine's results are formatted already (plain errors, not
-      // GraphQLError instances), so they are sent as they are; graphql-ws
-      // would otherwise call toJSON on each error.
+      // The engine's results carry formatted plain errors, which have no
+      // toJSON method, so they are sent as they are instead of graphql-ws
+      // formatting each error.
       onNext(_context, _id, _payload, _args, result) {
         return result as FormattedExecutionResult;
       },
@@ -249,7 +248,7 @@ export function attachGraphqlWs(options: {
       onClose(context) {
         const state = states.get(context);
         if (!state) return;
-        clearInterval(state.recheck);
+        state.stopWatching?.();
         for (const subscription of state.subscriptions.values()) {
           void subscription.return?.();
         }
@@ -315,10 +314,8 @@ function closeSocket(socket: WebSocket, reason: CloseReason, config: Config) {
   }
 }
 
-/** A close reason fits in 123 bytes; longer messages are cut. */
-function closeReasonText(error: unknown): string {
-  const message =
-    error instanceof Error ? error.message : 'The credentials were refused.';
+/** Returns `message` cut to the 123 bytes that a WebSocket close reason may have. */
+function closeReasonText(message: string): string {
   return Buffer.byteLength(message) <= 123
     ? message
     : Buffer.from(message).subarray(0, 120).toString('utf8') + '...';

@@ -5,8 +5,8 @@ import type { Config } from '../../platform/config.js';
 import { ErrorCode } from '../../platform/errors.js';
 import type { GatewayContext } from '../context.js';
 import { readJsonBody, RouteError } from '../json-routes.js';
+import { watchCredentials } from './credentials.js';
 import {
-  callerKeyOf,
   SUBSCRIPTION_LIMIT_CODE,
   type CloseReason,
   type SubscriptionEngine,
@@ -34,7 +34,7 @@ export const SSE_CLOSE_CODES: Record<CloseReason, string> = {
  *
  * Each event is an SSE `next` event whose `id` is the event's stream
  * position, so a client reconnecting with `Last-Event-ID` resumes after
- * it; the root field's `after` argument takes precedence. Refused requests
+ * it. The root field's `after` argument takes precedence. Rejected requests
  * get a JSON body of GraphQL errors with the status their code implies.
  */
 export function createSseHandler(options: {
@@ -144,37 +144,19 @@ export function createSseHandler(options: {
     });
     response.flushHeaders();
     const keepAlive = setInterval(() => response.write(':\n\n'), KEEP_ALIVE_MS);
-    // A revoked partner key or an expired token ends the stream within
-    // REAUTHENTICATE_MS instead of lasting as long as it stays open.
-    let refusal: GraphQLFormattedError | undefined;
-    const callerKey = callerKeyOf(context.caller);
-    const recheck = setInterval(() => {
-      options.createContext(request).then(
-        (current) => {
-          if (callerKeyOf(current.caller) === callerKey) return;
-          refusal = {
-            message:
-              'The credentials now identify another caller; subscribe again.',
-            extensions: { code: ErrorCode.Unauthenticated },
-          };
-          void subscription.return?.();
-        },
-        (error: unknown) => {
-          refusal =
-            error instanceof GraphQLError
-              ? error.toJSON()
-              : {
-                  message: 'The credentials are no longer valid.',
-                  extensions: { code: ErrorCode.Unauthenticated },
-                };
-          void subscription.return?.();
-        },
-      );
-    }, config.SUBSCRIPTION_REAUTHENTICATE_MS);
-    recheck.unref();
+    let rejection: GraphQLFormattedError | undefined;
+    const stopWatching = watchCredentials({
+      caller: context.caller,
+      authenticate: async () => (await options.createContext(request)).caller,
+      intervalMs: config.SUBSCRIPTION_REAUTHENTICATE_MS,
+      onRejected: (error) => {
+        rejection = error;
+        void subscription.return?.();
+      },
+    });
     response.on('close', () => {
       clearInterval(keepAlive);
-      clearInterval(recheck);
+      stopWatching();
       void subscription.return?.();
     });
     subscription.onClose((reason) => {
@@ -207,11 +189,11 @@ export function createSseHandler(options: {
       }
     }
     clearInterval(keepAlive);
-    clearInterval(recheck);
+    stopWatching();
     if (response.destroyed) return true;
-    if (refusal) {
+    if (rejection) {
       response.write(
-        `event: next\ndata: ${JSON.stringify({ errors: [refusal] })}\n\n`,
+        `event: next\ndata: ${JSON.stringify({ errors: [rejection] })}\n\n`,
       );
     }
     const reason = subscription.closeReason;

@@ -13,7 +13,7 @@ export type TailListener = (events: StreamEvent[]) => void;
 
 /**
  * Follows one subgraph's event stream from its end at start-up, for the
- * subscriptions of one gateway process. Every listener sees each new event
+ * subscriptions of one gateway process. Every listener receives each new event
  * once, in stream order, and `position` is the last position dispatched:
  * a listener added now receives exactly the events after it.
  *
@@ -98,7 +98,7 @@ export class StreamTail {
         failures = 0;
         // Dispatching and moving the position happen in one turn of the
         // event loop, so a listener added between two pages misses nothing
-        // and sees nothing twice.
+        // and receives nothing twice.
         if (page.events.length > 0) {
           for (const listener of this.listeners) listener(page.events);
         }

@@ -14,6 +14,7 @@ import type { EventSource } from './event-types.js';
 import { createWebhookRoutes } from './routes.js';
 import { startDeliveryWorker } from './worker.js';
 import type { PrepareDocument } from './documents.js';
+import { eventsUrlBeside } from '../../platform/event-stream-client.js';
 
 const EVENTS_PATH = '/events';
 
@@ -38,14 +39,6 @@ export interface Webhooks {
    * stream request delays the close.
    */
   close(): Promise<void>;
-}
-
-/** Returns the `/events` URL beside a service's GraphQL URL. */
-function eventsUrlBeside(graphqlUrl: string): string {
-  const url = new URL(graphqlUrl);
-  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + EVENTS_PATH;
-  url.search = '';
-  return url.toString();
 }
 
 /**

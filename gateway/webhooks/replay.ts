@@ -123,8 +123,8 @@ export async function replayRange(options: {
   });
 
   const replayId = uuidv7();
-  const wanted = options.wants ? events.filter(options.wants) : events;
-  const rows = wanted.map((event) => ({
+  const selected = options.wants ? events.filter(options.wants) : events;
+  const rows = selected.map((event) => ({
     id: uuidv7(),
     endpointId: endpoint.id,
     eventId: event.id,
@@ -151,8 +151,8 @@ export async function replayRange(options: {
     from: body.from,
     to: body.to,
     enqueued: rows.length,
-    firstPosition: wanted[0]?.position ?? null,
-    lastPosition: wanted.at(-1)?.position ?? null,
+    firstPosition: selected[0]?.position ?? null,
+    lastPosition: selected.at(-1)?.position ?? null,
   };
   options.logger.info(result, 'webhook replay enqueued');
   return result;

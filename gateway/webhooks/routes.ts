@@ -267,7 +267,7 @@ export function createWebhookRoutes(options: {
       throw new RouteError(
         409,
         String(prepared.errors[0]?.extensions?.code ?? ErrorCode.BadUserInput),
-        `The endpoint's subscription document is refused now, so nothing was replayed: ${prepared.errors[0]?.message ?? 'it is invalid'}. Delete the endpoint and register it again.`,
+        `The endpoint's subscription document is invalid for the current supergraph, so nothing was replayed: ${prepared.errors[0]?.message ?? 'no reason given'}. Delete the endpoint and register it again.`,
       );
     }
     return prepared.wants;
@@ -414,7 +414,7 @@ export function createWebhookRoutes(options: {
           'This gateway cannot run subscription documents; register eventTypes instead.',
         );
       }
-      // Checked as the endpoint's owner: fields it may not read are refused
+      // Checked as the endpoint's owner: fields it may not read are rejected
       // now, not at each delivery.
       const prepared = options.prepareDocument({
         query: body.subscription.query,
@@ -429,7 +429,7 @@ export function createWebhookRoutes(options: {
         throw new RouteError(
           400,
           String(first?.extensions?.code ?? ErrorCode.BadUserInput),
-          `The subscription document is refused: ${first?.message ?? 'it is invalid'}`,
+          `Invalid subscription document: ${first?.message ?? 'no reason given'}`,
         );
       }
       eventTypes = [...prepared.types];

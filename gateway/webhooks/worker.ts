@@ -199,10 +199,10 @@ export function startDeliveryWorker(options: {
 
   /**
    * Runs the endpoint's subscription document for the delivery's event, as
-   * a live subscription would, and returns its `data` and `errors`; null
-   * for an endpoint without a document. Throws, so the attempt counts as
-   * failed and is retried, when the document no longer plans or a
-   * subgraph did not answer.
+   * a live subscription would, and returns its `data` and `errors`, or null
+   * for an endpoint without a document. Throws when the document no longer
+   * plans or a subgraph is unreachable, so the attempt counts as failed
+   * and is retried.
    */
   async function shapedData(
     delivery: ClaimedDelivery,
@@ -218,7 +218,7 @@ export function startDeliveryWorker(options: {
     if (prepared === null) return null;
     if (!prepared.ok) {
       throw new Error(
-        `the subscription document is refused now: ${prepared.errors[0]?.message ?? 'invalid'}`,
+        `the subscription document is invalid for the current supergraph: ${prepared.errors[0]?.message ?? 'no reason given'}`,
       );
     }
     const result = await prepared.execute({
@@ -386,8 +386,8 @@ export function startDeliveryWorker(options: {
       }
       if (stopping) break;
       // A delivery that ended makes its endpoint's next one due, so the
-      // worker looks again at once: an endpoint receives events as fast as
-      // it answers, not one per poll interval.
+      // worker looks again at once. An endpoint then receives events as
+      // fast as it responds, not one per poll interval.
       if (claimed > 0) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;

@@ -4,6 +4,7 @@ import {
   createServiceClient,
   type ServiceClient,
 } from '../../platform/service-client.js';
+import { eventsUrlBeside } from '../../platform/event-stream-client.js';
 
 /** Ids per `variantsForListing` request; the catalog accepts at most 500. */
 const MAX_IDS_PER_REQUEST = 250;
@@ -73,10 +74,7 @@ export function catalogGraphqlUrl(config: Config): string {
 
 /** URL of the catalog's event stream: its GraphQL URL with `/graphql` replaced by `/events`. */
 export function catalogEventsUrl(config: Config): string {
-  const url = new URL(catalogGraphqlUrl(config));
-  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
-  url.search = '';
-  return url.toString();
+  return eventsUrlBeside(catalogGraphqlUrl(config));
 }
 
 /** Reads variants from the catalog's `variantsForListing`, signed as the marketplace service. */

@@ -10,6 +10,7 @@ import {
 } from '../../../platform/service-client.js';
 import type { MarketplaceOrder } from '../adapters/adapter.js';
 import type { ImportedLineValue } from './tables.js';
+import { eventsUrlBeside } from '../../../platform/event-stream-client.js';
 
 /**
  * GraphQL URL of another subgraph: its *_URL variable, else
@@ -30,10 +31,7 @@ export function subgraphUrl(config: Config, service: ServiceName): string {
 
 /** URL of a subgraph's event stream: its GraphQL URL with `/graphql` replaced by `/events`. */
 export function eventsUrl(config: Config, service: ServiceName): string {
-  const url = new URL(subgraphUrl(config, service));
-  url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
-  url.search = '';
-  return url.toString();
+  return eventsUrlBeside(subgraphUrl(config, service));
 }
 
 export interface ImportOutcome {

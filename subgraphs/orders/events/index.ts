@@ -10,6 +10,7 @@ import {
   collectCashOnDelivery,
   SHIPMENT_DELIVERED,
 } from './cash-on-delivery.js';
+import { eventsUrlBeside } from '../../../platform/event-stream-client.js';
 
 /**
  * URL of the shipments service's event stream: SHIPMENTS_URL (its GraphQL
@@ -18,12 +19,7 @@ import {
  * or ::) replaced by 127.0.0.1.
  */
 export function shipmentsEventsUrl(config: Config): string {
-  if (config.SHIPMENTS_URL) {
-    const url = new URL(config.SHIPMENTS_URL);
-    url.pathname = url.pathname.replace(/\/graphql\/?$/, '') + '/events';
-    url.search = '';
-    return url.toString();
-  }
+  if (config.SHIPMENTS_URL) return eventsUrlBeside(config.SHIPMENTS_URL);
   const host =
     config.HOST === '0.0.0.0' || config.HOST === '::'
       ? '127.0.0.1'
