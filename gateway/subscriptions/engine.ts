@@ -50,14 +50,14 @@ import type { SubscriptionCounter } from './counter.js';
 export type CloseReason =
   /** More than SUBSCRIPTION_BUFFER_EVENTS events waited to be sent. */
   | 'slow_consumer'
-  /** A new supergraph was loaded; the client subscribes again. */
+  /** A new supergraph was loaded, so the client subscribes again. */
   | 'schema_reload'
   /** The gateway is stopping. */
   | 'shutdown';
 
 /** One message of a subscription: an event's result, with its position. */
 export interface SubscriptionMessage {
-  /** Stream position of the event; pass it as `after` to resume after it. */
+  /** Stream position of the event, which `after` takes to resume after it. */
   position: string;
   result: {
     data?: unknown;
@@ -82,7 +82,7 @@ export interface SubscriptionRequest {
 
 /** A running subscription: its messages, in stream order. */
 export interface ActiveSubscription extends AsyncIterableIterator<SubscriptionMessage> {
-  /** Reason the gateway ended it; undefined while it runs or when the client ended it. */
+  /** Reason the gateway ended it, or undefined while it runs or after the client ended it. */
   readonly closeReason: CloseReason | undefined;
   /** Called once when the gateway ends the subscription, before its messages end. */
   onClose(listener: (reason: CloseReason) => void): void;
@@ -96,7 +96,7 @@ export type PreparedForEvents =
       service: ServiceName;
       /** Event types of the field. */
       types: readonly string[];
-      /** Whether the document wants an event of the field's stream. */
+      /** Returns whether the document selects an event of the field's stream. */
       wants(event: StreamEvent): boolean;
       /** Runs the document for one event. */
       execute(event: StreamEvent): Promise<SubscriptionMessage['result']>;
@@ -185,8 +185,8 @@ export class SubscriptionEngine {
 
   /**
    * Switches to a newly loaded supergraph. Subscriptions planned on the
-   * previous one end with `schema_reload`; their clients subscribe again
-   * with their last position.
+   * previous one end with `schema_reload`, and their clients subscribe
+   * again with their last position.
    */
   updateSchema(coreSupergraphSdl: string, apiSchema: GraphQLSchema): void {
     const replacing = this.plans !== undefined;

@@ -173,7 +173,12 @@ export function attachGraphqlWs(options: {
       async onSubscribe(context, id, payload) {
         const state = states.get(context);
         if (!state) {
-          return [new GraphQLError('The connection is not initialised.')];
+          return [
+            new GraphQLError(
+              'The connection is not initialised: send connection_init first.',
+              { extensions: { code: 'BAD_REQUEST' } },
+            ),
+          ];
         }
         // graphql-ws runs the subscribe requests of a connection
         // concurrently, so requests still starting count as open.
@@ -207,7 +212,14 @@ export function attachGraphqlWs(options: {
         if (context.extra.socket.readyState !== context.extra.socket.OPEN) {
           // The client left while the subscription started.
           void subscription.return?.();
-          return [new GraphQLError('The connection closed.')];
+          return [
+            new GraphQLError(
+              'The connection closed while the subscription started.',
+              {
+                extensions: { code: 'BAD_REQUEST' },
+              },
+            ),
+          ];
         }
         state.subscriptions.set(id, subscription);
         subscription.onClose((reason) =>

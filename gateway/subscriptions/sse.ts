@@ -85,7 +85,8 @@ export function createSseHandler(options: {
     ) {
       sendErrors(response, 400, [
         {
-          message: '"variables" must be a JSON object.',
+          message:
+            'Invalid "variables": send them as a JSON object, such as {"skus": ["A-1"]}.',
           extensions: { code: ErrorCode.BadUserInput },
         },
       ]);
