@@ -138,7 +138,7 @@ function summarizeOperations(document: string): OperationSummary {
 export interface ResponseSnapshot {
   status: number;
   statusText: string;
-  /** Headers of an undici fetch response, which reject changes. */
+  /** Headers of the subgraph response. */
   headers: Headers;
   body: string;
 }

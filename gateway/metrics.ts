@@ -40,6 +40,8 @@ export class GatewayMetrics {
   private readonly fetchErrors: Counter<'subgraph' | 'reason'>;
   /** Subgraphs that each request's plan fetched from, keyed by its context. */
   private readonly subgraphsByRequest = new WeakMap<object, Set<string>>();
+  private readonly planCacheHits: Counter;
+  private readonly planCacheMisses: Counter;
 
   constructor() {
     this.fetchDuration = new Histogram({
@@ -54,16 +56,16 @@ export class GatewayMetrics {
       labelNames: ['subgraph', 'reason'],
       registers: [this.registry],
     });
-    const hits = new Counter({
+    const hits = (this.planCacheHits = new Counter({
       name: 'query_plan_cache_hits_total',
       help: 'Operations whose query plan came from the query plan cache.',
       registers: [this.registry],
-    });
-    const misses = new Counter({
+    }));
+    const misses = (this.planCacheMisses = new Counter({
       name: 'query_plan_cache_misses_total',
       help: 'Operations whose query plan was not cached and was built.',
       registers: [this.registry],
-    });
+    }));
     this.queryPlanCache = new CountingQueryPlanCache(
       new InMemoryLRUCache<QueryPlan>({
         maxSize: QUERY_PLAN_CACHE_MAX_BYTES,
@@ -73,6 +75,12 @@ export class GatewayMetrics {
       () => hits.inc(),
       () => misses.inc(),
     );
+  }
+
+  /** Counts one lookup in the gateway's cache of planned operations. */
+  countPlanLookup(hit: boolean): void {
+    if (hit) this.planCacheHits.inc();
+    else this.planCacheMisses.inc();
   }
 
   /** Registers `graphql_subscriptions_open`, read from `openCount` at each scrape. */

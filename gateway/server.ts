@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
+import { executeWithPlanExecutor } from './execution/gateway.js';
 import { Agent } from 'undici';
 import {
   isProduction,
@@ -210,10 +211,19 @@ export async function startGateway(
     ? new SafelistStore(identity.db, config.SAFELIST_CACHE_MS)
     : undefined;
 
+  // Queries and mutations run on the gateway's own plan executor unless
+  // GATEWAY_PLAN_EXECUTOR=apollo (gateway/execution).
+  const executing =
+    config.GATEWAY_PLAN_EXECUTOR === 'gateway'
+      ? executeWithPlanExecutor(gateway, {
+          logger,
+          countPlanLookup: (hit) => metrics.countPlanLookup(hit),
+        })
+      : gateway;
   const apollo = new ApolloServer<GatewayContext>({
     // Authorization removes the fields that the caller may not read from
     // each operation before the gateway plans it (gateway/authorization).
-    gateway: checksOff ? gateway : authorizeGateway(gateway),
+    gateway: checksOff ? executing : authorizeGateway(executing),
     formatError: createFormatError(logger, production),
     // Production mode hides the schema from clients: no introspection and
     // no "Did you mean ..." suggestions in validation errors.

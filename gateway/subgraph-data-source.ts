@@ -4,7 +4,7 @@ import {
 } from '@apollo/gateway';
 import { createHash } from 'node:crypto';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { fetch, type Dispatcher } from 'undici';
+import { Headers, type Dispatcher } from 'undici';
 import { ErrorCode } from '../platform/errors.js';
 import { IDENTITY_HEADER } from '../platform/identity.js';
 import { redactUrl, type Logger } from '../platform/logger.js';
@@ -44,6 +44,22 @@ type FetcherResponse = Parameters<
   RemoteGraphQLDataSource['errorFromResponse']
 >[0];
 type SubgraphResponse = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
+
+/** Origin and path of each subgraph URL, parsed once. */
+const targets = new Map<string, { origin: string; path: string }>();
+
+function targetOf(url: string): { origin: string; path: string } {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = {
+      origin: parsed.origin,
+      path: `${parsed.pathname}${parsed.search}`,
+    };
+    targets.set(url, target);
+  }
+  return target;
+}
 
 /** Minimum time in ms between two warnings about the same subgraph. */
 const WARNING_INTERVAL_MS = 10_000;
@@ -121,33 +137,44 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       // Here rather than in willSendRequest, so that the deduplication key
       // leaves it out. A shared request carries the first caller's context.
       this.tracing?.injectTraceContext(headers);
-      const send = () =>
-        fetch(url, {
-          method: init?.method,
+      // undici's request() rather than fetch(): it skips the WHATWG
+      // Request, Response and stream objects, which cost more CPU than the
+      // rest of a small subgraph request.
+      const send = async (): Promise<ResponseSnapshot> => {
+        const target = targetOf(url);
+        const response = await options.dispatcher.request({
+          origin: target.origin,
+          path: target.path,
+          method: (init?.method ?? 'POST') as Dispatcher.HttpMethod,
           headers,
           body: init?.body as string | undefined,
-          dispatcher: options.dispatcher,
           signal: AbortSignal.timeout(options.timeoutMs),
         });
+        const body = await response.body.text();
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value === undefined) continue;
+          for (const item of Array.isArray(value) ? value : [value]) {
+            responseHeaders.append(name, item);
+          }
+        }
+        return {
+          status: response.statusCode,
+          statusText: '',
+          headers: responseHeaders,
+          body,
+        };
+      };
       if (key === undefined || this.inFlight === undefined) {
-        // undici's Response implements every member of FetcherResponse, but
-        // its Headers type is declared by undici, not by @apollo/utils.fetcher.
-        return (await send()) as unknown as FetcherResponse;
+        const own: FetcherResponse = new BufferedResponse(url, await send());
+        return own;
       }
 
       const requestId = headers['x-request-id'];
       const snapshot = await this.inFlight.run(
         key,
         requestId,
-        async () => {
-          const response = await send();
-          return {
-            status: response.status,
-            statusText: response.statusText,
-            headers: response.headers,
-            body: await response.text(),
-          };
-        },
+        send,
         (leaderRequestId) =>
           this.logger.debug(
             { requestId, leaderRequestId },

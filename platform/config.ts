@@ -89,6 +89,9 @@ const environmentSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  // Gateway: `gateway` runs query plans on the gateway's own executor,
+  // `apollo` on @apollo/gateway's (see docs/gateway.md).
+  GATEWAY_PLAN_EXECUTOR: z.enum(['gateway', 'apollo']).default('gateway'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   // Catalog stock reservations held for checkouts (see docs/configuration.md).
   STOCK_RESERVATION_TTL_SECONDS: z.coerce

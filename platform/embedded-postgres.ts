@@ -156,6 +156,8 @@ export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;
   logger: Logger;
+  /** The server's max_connections; PostgreSQL's default of 100 otherwise. */
+  maxConnections?: number;
 }): Promise<EmbeddedServer> {
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
   const databaseDir = path.resolve(options.dataDir, 'postgres');
@@ -234,7 +236,7 @@ async function initialiseCluster(
  */
 async function spawnServer(
   databaseDir: string,
-  options: { port: number; logger: Logger },
+  options: { port: number; logger: Logger; maxConnections?: number },
   recent: RecentLines,
 ): Promise<{ stop(): Promise<void> }> {
   const [binary, user] = await Promise.all([
@@ -244,7 +246,17 @@ async function spawnServer(
   const child = spawn(
     binary,
     // lc_messages=C keeps the readiness message below in English.
-    ['-D', databaseDir, '-p', String(options.port), '-c', 'lc_messages=C'],
+    [
+      '-D',
+      databaseDir,
+      '-p',
+      String(options.port),
+      '-c',
+      'lc_messages=C',
+      ...(options.maxConnections
+        ? ['-c', `max_connections=${options.maxConnections}`]
+        : []),
+    ],
     { ...user, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let ready = false;

@@ -37,7 +37,9 @@ export type AuthorizingGateway = Pick<
  * from, and a plan made for one caller's filtered document is never used
  * for another caller's document.
  */
-export function authorizeGateway(gateway: ApolloGateway): AuthorizingGateway {
+export function authorizeGateway(
+  gateway: AuthorizingGateway,
+): AuthorizingGateway {
   // The requirements of each API schema, read from the supergraph text that
   // the schema was built from. Apollo Server passes that same schema object
   // to the executor in `requestContext.schema`.

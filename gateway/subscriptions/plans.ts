@@ -50,26 +50,48 @@ export interface PreparedSubscription {
  * @apollo/gateway's own executor and result shaping.
  */
 export class SubscriptionPlans {
-  private readonly planner: QueryPlanner;
-  private readonly federationApiSchema: Schema;
-  private readonly supergraphSchema: GraphQLSchema;
-  private readonly serviceMap: ServiceMap;
+  private built:
+    | {
+        planner: QueryPlanner;
+        federationApiSchema: Schema;
+        supergraphSchema: GraphQLSchema;
+        serviceMap: ServiceMap;
+      }
+    | undefined;
   private readonly cache = new Map<string, PreparedSubscription>();
 
   constructor(
-    coreSupergraphSdl: string,
+    private readonly coreSupergraphSdl: string,
     /** The API schema the gateway serves, built from the same supergraph. */
     readonly apiSchema: GraphQLSchema,
-    createDataSource: (name: string, url: string) => GraphQLDataSource,
-  ) {
-    const supergraph = Supergraph.build(coreSupergraphSdl);
-    this.planner = new QueryPlanner(supergraph);
-    this.federationApiSchema = supergraph.apiSchema();
-    this.supergraphSchema = supergraph.schema.toGraphQLJSSchema();
-    this.serviceMap = Object.create(null) as ServiceMap;
-    for (const { name, url } of readSubgraphEndpoints(coreSupergraphSdl)) {
-      this.serviceMap[name] = createDataSource(name, url);
+    private readonly createDataSource: (
+      name: string,
+      url: string,
+    ) => GraphQLDataSource,
+  ) {}
+
+  /**
+   * The planner, schemas and data sources, built at the first subscription
+   * rather than at every supergraph load: a gateway that serves no
+   * subscriptions keeps no second copy of the supergraph in memory.
+   */
+  private parts() {
+    if (!this.built) {
+      const supergraph = Supergraph.build(this.coreSupergraphSdl);
+      const serviceMap = Object.create(null) as ServiceMap;
+      for (const { name, url } of readSubgraphEndpoints(
+        this.coreSupergraphSdl,
+      )) {
+        serviceMap[name] = this.createDataSource(name, url);
+      }
+      this.built = {
+        planner: new QueryPlanner(supergraph),
+        federationApiSchema: supergraph.apiSchema(),
+        supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+        serviceMap,
+      };
     }
+    return this.built;
   }
 
   /**
@@ -88,12 +110,11 @@ export class SubscriptionPlans {
       this.cache.set(key, cached);
       return cached;
     }
-    const operation = operationFromDocument(
-      this.federationApiSchema,
-      document,
-      { operationName },
-    );
-    const plan = this.planner.buildQueryPlan(operation);
+    const { planner, federationApiSchema } = this.parts();
+    const operation = operationFromDocument(federationApiSchema, document, {
+      operationName,
+    });
+    const plan = planner.buildQueryPlan(operation);
     const node = plan.node;
     if (node?.kind !== 'Subscription') {
       throw new Error(
@@ -144,13 +165,14 @@ export class SubscriptionPlans {
       schema: this.apiSchema,
       operationName: prepared.operationName ?? null,
     } as unknown as GatewayRequestContext;
+    const { serviceMap, supergraphSchema, federationApiSchema } = this.parts();
     const result = await executeQueryPlan(
       prepared.queryPlan,
-      this.serviceMap,
+      serviceMap,
       requestContext,
       prepared.operationContext,
-      this.supergraphSchema,
-      this.federationApiSchema,
+      supergraphSchema,
+      federationApiSchema,
     );
     return { data: result.data, errors: result.errors ?? [] };
   }

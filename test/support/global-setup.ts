@@ -42,6 +42,11 @@ export default async function setup(project: TestProject) {
     dataDir,
     port: await findFreePort(),
     logger,
+    // Two test files run at once, and a file can hold two stacks of five
+    // processes with pools of up to 10 connections each: PostgreSQL's
+    // default of 100 connections runs out under a burst of concurrent
+    // mutations ("sorry, too many clients already").
+    maxConnections: 300,
   });
   project.provide('databaseServerUrl', server.url);
   return async () => {
