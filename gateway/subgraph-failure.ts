@@ -42,5 +42,16 @@ export function describeUnreachable(
   if (error instanceof TypeError && error.message === 'fetch failed') {
     return 'network error';
   }
+  // undici's request() rejects with its own errors, such as an
+  // HTTPParserError (HPE_*) for a response that is not HTTP, or a
+  // UND_ERR_* error that the table above does not name.
+  const code = (error as NodeJS.ErrnoException).code;
+  if (
+    error.name === 'HTTPParserError' ||
+    (typeof code === 'string' &&
+      (code.startsWith('HPE_') || code.startsWith('UND_ERR_')))
+  ) {
+    return 'network error';
+  }
   return undefined;
 }

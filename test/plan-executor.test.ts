@@ -218,9 +218,9 @@ describe('plan executor on the demo supergraph', () => {
     expect(total(ours.representations)).toBe(120);
     expect(total(plain.representations)).toBe(2370);
     // Ours sends the entity fetches of one subgraph that are ready at the
-    // same time as one request. Within each root field's branch that is
-    // fixed by the plan; whether the two branches meet in one request
-    // depends on when their responses arrive, hence the range.
+    // same time as one request. The users branch takes 6 requests and the
+    // topProducts branch 7 on their own; whether the two branches meet in
+    // one request depends on when their responses arrive, hence the range.
     expect(plain.requests).toEqual({
       accounts: 4,
       products: 4,
@@ -228,7 +228,42 @@ describe('plan executor on the demo supergraph', () => {
       reviews: 2,
     });
     expect(total(ours.requests)).toBeGreaterThanOrEqual(8);
-    expect(total(ours.requests)).toBeLessThanOrEqual(12);
+    expect(total(ours.requests)).toBeLessThanOrEqual(13);
+  });
+
+  it('keeps aliases named after Object.prototype members off Object.prototype', async () => {
+    // Each alias below names an inherited member of plain objects: the
+    // root fetch, the entity merges and result shaping all write them.
+    const query = `{
+      topProducts(first: 1) {
+        constructor: name toString: upc
+        __proto__: reviews { pollutedByShaping: body }
+      }
+      users {
+        constructor: reviews { prototype: product { pollutedByMerge: name } }
+      }
+    }`;
+    const { plain, ours } = await runOnBoth(pair, { query });
+
+    expect(ours.result).toEqual(plain.result);
+    expect(plain.result.errors).toBeUndefined();
+    expect(ours.result.data.topProducts[0].constructor).toBe('Product 1');
+    expect(ours.result.data.topProducts[0].toString).toBe('1');
+    expect(ours.result.data.topProducts[0].__proto__).toEqual([
+      { pollutedByShaping: 'Review 1' },
+      { pollutedByShaping: 'Review 11' },
+      { pollutedByShaping: 'Review 21' },
+    ]);
+    expect(
+      ours.result.data.users[0].constructor[0].prototype.pollutedByMerge,
+    ).toBe('Product 1');
+    const plainObject: Record<string, unknown> = {};
+    expect(plainObject.pollutedByShaping).toBeUndefined();
+    expect(plainObject.pollutedByMerge).toBeUndefined();
+    expect(Object.getPrototypeOf(plainObject)).toBe(Object.prototype);
+    // The process still serves other queries.
+    const after = await runOnBoth(pair, { query: DEEP_QUERY });
+    expect(after.ours.result).toEqual(after.plain.result);
   });
 
   it('applies variables, @skip and @include', async () => {
@@ -891,6 +926,42 @@ describe('plan executor with failing subgraphs', () => {
 
     expect(ours.result.errors).toHaveLength(4);
     expect(ours.result).toEqual(plain.result);
+  });
+
+  it('keeps the data of fetches that shared a request with a failed one', async () => {
+    // The reviews subgraph fails the request for user 1 alone as a whole,
+    // as a subgraph does when `_entities` (non-null) cannot resolve. Ours
+    // batches the `me` and `users` review fetches, so the failure first
+    // arrives for both; they must end as with separate requests.
+    pair.subgraphs.reviews!.rewriteResponse = (result, request) => {
+      for (const [name, value] of Object.entries(request.variables ?? {})) {
+        const representations = value as { id?: string }[];
+        if (
+          name.startsWith('representations') &&
+          representations.length === 1 &&
+          representations[0]!.id === '1'
+        ) {
+          return {
+            data: null,
+            errors: [
+              new GraphQLError('Reviews of user 1 are unavailable', {
+                path: [`_entities${name.slice('representations'.length)}`, 0],
+              }),
+            ],
+          };
+        }
+      }
+      return result;
+    };
+    const query = `{ me { id reviews { id } } users { id reviews { id } } }`;
+    const { plain, ours } = await runOnBoth(pair, { query });
+
+    expect(ours.result).toEqual(plain.result);
+    expect(plain.result.data.me).toBeNull();
+    expect(plain.result.data.users[0].reviews[0]).toEqual({ id: '1' });
+    expect(
+      errorPaths(ours.result, 'Reviews of user 1 are unavailable'),
+    ).toEqual(['me']);
   });
 
   it('keeps an error with an unknown entity index', async () => {

@@ -599,7 +599,7 @@ function targetLines(comparison: GatewayComparison): string[] {
   return lines;
 }
 
-/** One line per workload: ours with dedup off against plain Apollo and Hive's Rust planner. */
+/** Returns one line per workload: ours with dedup off against plain Apollo and Hive's Rust planner. */
 function dedupOffLines(comparison: GatewayComparison): string[] {
   return comparison.workloads.map((workload) => {
     const ours = rowOf(workload, OURS_DEDUP_OFF).requestsPerSecond;
@@ -673,9 +673,9 @@ ${dedupOffLines(comparison).join('\n')}
 **Where the difference comes from.** Ours plans with @apollo/gateway's query planner and runs the plans on its own executor (gateway/execution; "Plan execution" in docs/gateway.md):
 
 - Each entity fetch sends each distinct representation once. For the deep query the demo subgraphs receive 120 representations per query where plain @apollo/gateway sends 2,370 (test/plan-executor.test.ts counts them), so they resolve, and the gateway serialises, parses and merges, a twentieth of the entities.
-- Entity fetches of one subgraph that are ready at the same time go out as one request. The deep query takes 8 to 12 subgraph calls instead of 17: within each root field's branch the number is fixed by the plan, and the two branches share requests only when their responses arrive in the same turn of the event loop. Hive Gateway + router-runtime's own planner makes 7.
+- Entity fetches of one subgraph that are ready at the same time go out as one request. The deep query takes 8 to 13 subgraph calls instead of 17: its two root fields' branches take 6 and 7 on their own, and they share requests when their responses arrive in the same turn of the event loop. Hive Gateway + router-runtime's own planner makes 7.
 - Result shaping reads directives, response names and types from the operation once per plan, and the subgraph client uses undici's request() instead of fetch().
-- Absolute figures differ between runs on this shared 2-core machine: in the runs of the same day plain @apollo/gateway served 12 to 16 req/s on the deep query and 52 to 126 on the storefront listing. Compare rows within one run.
+- Absolute figures differ between runs on this shared 2-core machine: in four runs on the same day plain @apollo/gateway served 10 to 16 req/s on the deep query and 52 to 126 on the storefront listing. Compare rows within one run.
 `;
 }
 

@@ -123,15 +123,7 @@ export class FetchBatcher {
         ? combinedOperation(batch.map((item) => item.fetch))
         : null;
     if (!combined) {
-      for (const item of batch) {
-        this.send(service, {
-          query: item.fetch.operation,
-          document: item.fetch.operationDocumentNode,
-          operationName: item.fetch.operationName,
-          variables: item.variables,
-          path: item.path,
-        }).then(item.resolve, item.reject);
-      }
+      this.sendEach(service, batch);
       return;
     }
 
@@ -158,6 +150,17 @@ export class FetchBatcher {
       for (const item of batch) item.reject(error);
       return;
     }
+    const data = reply.data;
+    if (
+      !data ||
+      combined.aliases.some((alias) => !Array.isArray(data[alias]))
+    ) {
+      // `_entities` is non-null, so one fetch that fails as a whole nulls
+      // the data of all. Each is then sent on its own, as @apollo/gateway
+      // sends them, so that the others keep their data.
+      this.sendEach(service, batch);
+      return;
+    }
     batch.forEach((item, index) => {
       const alias = combined.aliases[index]!;
       const errors: GraphQLFormattedError[] = [];
@@ -177,12 +180,22 @@ export class FetchBatcher {
         }
       }
       item.resolve({
-        data: reply.data
-          ? { _entities: reply.data[alias] as unknown }
-          : reply.data,
+        data: { _entities: data[alias] },
         ...(errors.length > 0 ? { errors } : {}),
       });
     });
+  }
+
+  private sendEach(service: GraphQLDataSource, batch: PendingFetch[]): void {
+    for (const item of batch) {
+      this.send(service, {
+        query: item.fetch.operation,
+        document: item.fetch.operationDocumentNode,
+        operationName: item.fetch.operationName,
+        variables: item.variables,
+        path: item.path,
+      }).then(item.resolve, item.reject);
+    }
   }
 
   private async send(

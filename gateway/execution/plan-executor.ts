@@ -25,6 +25,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import { FetchBatcher, type FetchReply } from './fetch-batching.js';
+import { ownValue, setOwn } from './own.js';
 import type { ResultShaper } from './result-shaping.js';
 
 type JsonObject = Record<string, unknown>;
@@ -517,9 +518,8 @@ function selectRepresentation(
   selections: readonly QueryPlanSelectionNode[],
 ): JsonObject | null {
   if (source === null) return null;
-  // A plain object: JSON.stringify, which keys the representations, is
-  // much slower on objects without a prototype. Field names never start
-  // with two underscores other than __typename, so no key is __proto__.
+  // A plain object rather than one without a prototype, which V8 keeps in
+  // its slower dictionary mode; setOwn keeps keys off Object.prototype.
   const result: JsonObject = {};
   for (const selection of selections) {
     if (selection.kind === Kind.FIELD) {
@@ -533,19 +533,23 @@ function selectRepresentation(
       const value = source[name];
       const nested = selection.selections;
       if (Array.isArray(value)) {
-        result[name] = value.map((element) =>
-          nested
-            ? selectRepresentation(schema, element as JsonObject, nested)
-            : element,
+        setOwn(
+          result,
+          name,
+          value.map((element) =>
+            nested
+              ? selectRepresentation(schema, element as JsonObject, nested)
+              : element,
+          ),
         );
       } else if (nested) {
-        result[name] = selectRepresentation(
-          schema,
-          value as JsonObject | null,
-          nested,
+        setOwn(
+          result,
+          name,
+          selectRepresentation(schema, value as JsonObject | null, nested),
         );
       } else {
-        result[name] = value;
+        setOwn(result, name, value);
       }
     } else if (
       selection.typeCondition &&
@@ -668,19 +672,10 @@ function nestedKeyNode(
 function mergeInto(target: JsonObject, source: unknown): void {
   if (source === null || source === undefined) return;
   const from = source as JsonObject;
-  for (const key in from) {
+  for (const key of Object.keys(from)) {
     const value = from[key];
     if (value === undefined) continue;
-    if (key === '__proto__') {
-      Object.defineProperty(target, key, {
-        configurable: true,
-        enumerable: true,
-        value,
-        writable: true,
-      });
-      continue;
-    }
-    const existing = target[key];
+    const existing = ownValue(target, key);
     if (existing && isPlainObject(value)) {
       mergeInto(existing as JsonObject, value);
     } else if (
@@ -696,7 +691,7 @@ function mergeInto(target: JsonObject, source: unknown): void {
         }
       }
     } else {
-      target[key] = value;
+      setOwn(target, key, value);
     }
   }
 }

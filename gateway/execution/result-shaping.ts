@@ -17,6 +17,7 @@ import {
   type Type,
 } from '@apollo/federation-internals';
 import type { GraphQLError } from 'graphql';
+import { ownValue, setOwn } from './own.js';
 
 type JsonObject = Record<string, unknown>;
 type LeafType = Parameters<typeof isValidLeafValue>[2];
@@ -46,10 +47,13 @@ interface ShapedFragment {
 
 type Shaped = ShapedField | ShapedFragment;
 
+/**
+ * Output objects are plain objects, which JSON.stringify writes faster than
+ * objects without a prototype; ownValue and setOwn keep response names
+ * such as `constructor` or `__proto__` off Object.prototype.
+ */
 interface CompiledSelectionSet {
   selections: Shaped[];
-  /** An alias named `__proto__` needs an output object without a prototype. */
-  needsBareObject: boolean;
 }
 
 interface ShapingState {
@@ -101,9 +105,7 @@ export class ResultShaper {
       introspection,
     };
     const root = this.compile(this.operation.selectionSet);
-    const data = (
-      root.needsBareObject ? Object.create(null) : {}
-    ) as JsonObject;
+    const data = {} as JsonObject;
     const result = this.applySelectionSet(
       input,
       this.operation.selectionSet,
@@ -132,7 +134,7 @@ export class ResultShaper {
       const value = directive.arguments().if;
       return value instanceof Variable ? value.name : (value as boolean);
     };
-    compiled = { selections: [], needsBareObject: false };
+    compiled = { selections: [] };
     for (const selection of selectionSet.selections()) {
       const element = selection.element;
       const skip = conditionOf(element.appliedDirectivesOf(skipDirective));
@@ -142,7 +144,6 @@ export class ResultShaper {
       if (selection.kind === 'FieldSelection') {
         const field = selection.element;
         const responseName = field.responseName();
-        if (responseName === '__proto__') compiled.needsBareObject = true;
         compiled.selections.push({
           kind: 'field',
           skip,
@@ -193,8 +194,11 @@ export class ResultShaper {
     let applies = byType.get(name);
     if (applies === undefined) {
       if (typename) {
-        const type = schema.type(typename);
-        applies = !!type && isSubtype(typeCondition, type);
+        const type = this.typeNamed(typename);
+        // A name that is no type is not kept, so a subgraph cannot grow
+        // the cache.
+        if (!type) return false;
+        applies = isSubtype(typeCondition, type);
       } else {
         applies = isSubtype(typeCondition, parentType);
       }
@@ -216,11 +220,13 @@ export class ResultShaper {
       if (isSkipped(selection, parameters.variables)) continue;
       if (selection.kind === 'field') {
         const { responseName } = selection;
-        const outputValue = output[responseName];
+        const outputValue = ownValue(output, responseName);
         if (selection.introspection) {
           if (outputValue === undefined) {
-            output[responseName] = parameters.introspection(
-              selection.selection,
+            setOwn(
+              output,
+              responseName,
+              parameters.introspection(selection.selection),
             );
           }
           continue;
@@ -241,7 +247,7 @@ export class ResultShaper {
                 ? (this.typeNamed(inputValue) ?? parentType)
                 : parentType;
             if (!isObjectType(type)) return NULL_BUBBLE_UP;
-            output[responseName] = type.name;
+            setOwn(output, responseName, type.name);
           }
           continue;
         }
@@ -255,7 +261,7 @@ export class ResultShaper {
           parameters,
           parentType,
         );
-        output[responseName] = updated;
+        setOwn(output, responseName, updated);
         path.pop();
         if (this.invalid) return NULL_BUBBLE_UP;
       } else {
@@ -412,9 +418,7 @@ export class ResultShaper {
       }
       const outputObject =
         outputValue === undefined
-          ? ((this.compile(selectionSet).needsBareObject
-              ? Object.create(null)
-              : {}) as JsonObject)
+          ? ({} as JsonObject)
           : (outputValue as JsonObject);
       const result = this.applySelectionSet(
         object,
