@@ -9,12 +9,16 @@
  * in the gateway's V8 CPU profile, which it leaves in BENCH_CPU_PROF_DIR
  * (a temporary folder by default) for Chrome DevTools. `ours` uses the
  * PostgreSQL server in DATABASE_URL for its rate limits, as in the
- * comparison.
+ * comparison, in a gateway database of the run's own that it drops at
+ * the end.
  */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { gatewayDatabaseUrl } from '../../gateway/db/database.js';
+import { loadConfig } from '../../platform/config.js';
+import { dropDatabase } from '../../platform/database.js';
 import { createLogger } from '../../platform/logger.js';
 import {
   startChildService,
@@ -105,14 +109,17 @@ writeFileSync(
   ),
 );
 const preload = new URL('../cpu-profile.ts', import.meta.url).href;
+const gatewayEnvironment = {
+  ...process.env,
+  DATABASE_PREFIX: `profile${process.pid}`,
+};
 const gateway = startChildService(
   `gateway-${kind}`,
   'bench/gateways/gateway-process.ts',
   {
-    ...process.env,
+    ...gatewayEnvironment,
     APOLLO_TELEMETRY_DISABLED: 'true',
     LOG_LEVEL: 'warn',
-    DATABASE_PREFIX: `profile${process.pid}`,
     RATE_LIMIT_STORE: 'postgres',
     RATE_LIMIT_ANONYMOUS_CAPACITY: UNEXHAUSTED_BUDGET,
     RATE_LIMIT_ANONYMOUS_RESTORE_RATE: UNEXHAUSTED_BUDGET,
@@ -147,6 +154,8 @@ try {
 } finally {
   await stopChildService(gateway, 10_000, logger);
   await stopChildService(demo, 10_000, logger);
+  const database = gatewayDatabaseUrl(loadConfig(gatewayEnvironment));
+  if (kind === 'ours' && database) await dropDatabase(database);
 }
 
 const file = readdirSync(directory).find((name) =>
