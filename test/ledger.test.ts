@@ -438,9 +438,20 @@ describe('trial balance', () => {
 
   test('statement count does not grow with accounts', async () => {
     const queries = stack.subgraphs.orders.database.queries;
-    queries.reset();
-    await asAdmin(document, { from: '2026-03-01', to: '2026-04-01' });
-    expect(queries.count).toBe(1);
+    // Background work of the orders service (its event consumer, the
+    // reconciliation pass) may run a statement during one request, so the
+    // smallest count of three requests is the request's own.
+    let fewest = Infinity;
+    for (let run = 0; run < 3; run += 1) {
+      queries.reset();
+      const result = await asAdmin(document, {
+        from: '2026-03-01',
+        to: '2026-04-01',
+      });
+      expect(result.errors).toBeUndefined();
+      fewest = Math.min(fewest, queries.count);
+    }
+    expect(fewest).toBe(1);
   });
 });
 
