@@ -219,7 +219,7 @@ describe('plan executor on the demo supergraph', () => {
     expect(total(plain.representations)).toBe(2370);
     // Ours sends the entity fetches of one subgraph that are ready at the
     // same time as one request. The users branch takes 6 requests and the
-    // topProducts branch 7 on their own; whether the two branches meet in
+    // topProducts branch 7 on their own. Whether the two branches meet in
     // one request depends on when their responses arrive, hence the range.
     expect(plain.requests).toEqual({
       accounts: 4,
@@ -884,9 +884,9 @@ describe('plan executor with failing subgraphs', () => {
 
   it('orders the errors of one entity fetch by object', async () => {
     // The subgraph reports product 8 before product 3, whose error comes
-    // 50 ms later. Plain @apollo/gateway keeps the subgraph's order; ours
-    // receives one representation per product and reports each error at
-    // every object of that product, in the objects' order.
+    // 50 ms later. Plain @apollo/gateway keeps the subgraph's order. Ours
+    // sends one representation per product and reports each error at every
+    // object of that product, in the objects' order.
     faults.delayedShippingError.set('3', 50);
     faults.shippingError.add('8');
     const query = `{ users { reviews { product { upc shippingEstimate } } } }`;

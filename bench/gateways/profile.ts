@@ -3,11 +3,11 @@
  *
  *   npx tsx bench/gateways/profile.ts [ours|apollo|hive|hive-router]
  *
- * It starts the demo subgraphs and the gateway, sends the deep query from
- * BENCH_CONNECTIONS connections for BENCH_PROFILE_SECONDS, stops the
- * gateway and prints the functions and packages with the most self time
- * in the gateway's V8 CPU profile, which it leaves in BENCH_CPU_PROF_DIR
- * (a temporary folder by default) for Chrome DevTools. `ours` uses the
+ * It starts the demo subgraphs and the gateway, and sends the deep query
+ * from BENCH_CONNECTIONS connections for BENCH_PROFILE_SECONDS. Then it
+ * stops the gateway and prints the functions and packages with the most
+ * self time in the gateway's V8 CPU profile. The profile stays in
+ * BENCH_CPU_PROF_DIR (a temporary folder by default) for Chrome DevTools. `ours` uses the
  * PostgreSQL server in DATABASE_URL for its rate limits, as in the
  * comparison, in a gateway database of the run's own that it drops at
  * the end.

@@ -188,14 +188,27 @@ export class FetchBatcher {
 
   private sendEach(service: GraphQLDataSource, batch: PendingFetch[]): void {
     for (const item of batch) {
-      this.send(service, {
-        query: item.fetch.operation,
-        document: item.fetch.operationDocumentNode,
-        operationName: item.fetch.operationName,
-        variables: item.variables,
-        path: item.path,
-      }).then(item.resolve, item.reject);
+      this.sendAlone(service, item.fetch, item.variables, item.path).then(
+        item.resolve,
+        item.reject,
+      );
     }
+  }
+
+  /** Sends one fetch as a request of its own and returns the subgraph's reply. */
+  sendAlone(
+    service: GraphQLDataSource,
+    fetch: FetchNode,
+    variables: JsonObject,
+    path: (string | number)[],
+  ): Promise<FetchReply> {
+    return this.send(service, {
+      query: fetch.operation,
+      document: fetch.operationDocumentNode,
+      operationName: fetch.operationName,
+      variables,
+      path,
+    });
   }
 
   private async send(

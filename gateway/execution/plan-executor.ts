@@ -3,7 +3,6 @@ import {
   applyRewrites,
   isObjectOfType,
 } from '@apollo/gateway/dist/dataRewrites.js';
-import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
 import { ERRORS, errorCodeDef } from '@apollo/federation-internals';
 import {
   evaluateCondition,
@@ -37,7 +36,7 @@ type RequestContext = Parameters<
     : never
   : never;
 
-/** What executing one plan needs besides the plan. */
+/** The inputs of one plan execution besides the plan. */
 export interface PlanExecution {
   plan: QueryPlan;
   /** Shapes the fetched data into the operation's result. */
@@ -267,10 +266,10 @@ async function executeFetch(
     return;
   }
 
-  // One representation per distinct value; `owners[i]` lists the indexes
-  // in `entities` of the objects whose representation is `unique[i]`. The
-  // values of each object are looked up in a trie without building its
-  // representation, which is built once per distinct path in the trie.
+  // One representation per distinct value. `owners[i]` lists the indexes
+  // in `entities` of the objects whose representation is `unique[i]`.
+  // Each object's values are looked up in a trie, and a representation is
+  // built only for a path of the trie not seen before.
   const unique: JsonObject[] = [];
   const owners: number[][] = [];
   const trie: KeyNode = {};
@@ -356,22 +355,10 @@ async function send(
   variables: JsonObject,
   owners?: number[][],
 ): Promise<JsonObject | null | undefined> {
-  const context = state.input.requestContext;
   const response: FetchReply =
     owners && fetch.operationKind === OperationTypeNode.QUERY
       ? await state.batcher.request(fetch, variables, cursor.path)
-      : await service.process({
-          kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
-          request: {
-            query: fetch.operation,
-            variables,
-            operationName: fetch.operationName,
-          },
-          incomingRequestContext: context,
-          context: context.context,
-          document: fetch.operationDocumentNode,
-          pathInIncomingRequest: cursor.path as never,
-        });
+      : await state.batcher.sendAlone(service, fetch, variables, cursor.path);
   if (response.errors) {
     if (owners) {
       recordEntityErrors(state, fetch, cursor, response.errors, owners);

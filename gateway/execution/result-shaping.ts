@@ -48,9 +48,9 @@ interface ShapedFragment {
 type Shaped = ShapedField | ShapedFragment;
 
 /**
- * Output objects are plain objects, which JSON.stringify writes faster than
- * objects without a prototype; ownValue and setOwn keep response names
- * such as `constructor` or `__proto__` off Object.prototype.
+ * Output objects are plain objects, because JSON.stringify writes them
+ * faster than objects without a prototype. ownValue and setOwn keep
+ * response names such as `constructor` or `__proto__` off Object.prototype.
  */
 interface CompiledSelectionSet {
   selections: Shaped[];
@@ -68,9 +68,9 @@ const OK = 0;
 
 /**
  * The result shaping of @apollo/gateway's `computeResponse`, with the same
- * data and errors, over an operation compiled once: directives, response
- * names, field types and type-condition checks are read from the
- * operation when it is planned, not for every object of every response.
+ * data and errors, over an operation compiled once. Directives, response
+ * names, field types and type-condition checks are read when the
+ * operation is planned, not for every object of every response.
  */
 export class ResultShaper {
   private readonly compiled = new WeakMap<SelectionSet, CompiledSelectionSet>();
@@ -298,9 +298,9 @@ export class ResultShaper {
 
   /**
    * Whether the value that `update` returned last must make its parent
-   * null, and whether it reported an error. Fields rather than a returned
-   * object, so that shaping allocates nothing per value beyond the output;
-   * shaping runs without awaiting, so no other request changes them.
+   * null, and whether it reported an error. They are fields rather than a
+   * returned object, so that shaping allocates nothing per value beyond the
+   * output. Shaping never awaits, so no other request changes them.
    */
   private invalid = false;
   private errored = false;

@@ -71,9 +71,9 @@ export class SubscriptionPlans {
   ) {}
 
   /**
-   * The planner, schemas and data sources, built at the first subscription
-   * rather than at every supergraph load: a gateway that serves no
-   * subscriptions keeps no second copy of the supergraph in memory.
+   * Returns the planner, schemas and data sources, built at the first
+   * subscription rather than at every supergraph load. A gateway that
+   * serves no subscriptions keeps no second copy of the supergraph.
    */
   private parts() {
     if (!this.built) {
